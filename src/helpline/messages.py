@@ -1,0 +1,129 @@
+"""The typed message model and its exact OpenAI chat-completions wire form.
+
+The wire form (plain dicts from ``to_wire``) is what is sent to the model, what is
+stored, and what ``helpline transcript`` shows; ``from_wire`` reads it back.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def to_wire(self) -> dict[str, Any]:
+        """The message as the OpenAI chat API expects it."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class TextPart(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ImageURL(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    url: str
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class ImagePart(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: Literal["image_url"] = "image_url"
+    image_url: ImageURL
+
+
+ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
+class FunctionCall(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str
+    arguments: str
+    """JSON text, exactly as the model produced it (it may be malformed)."""
+
+
+class ToolCall(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+    @classmethod
+    def make(cls, id: str, name: str, arguments: str) -> ToolCall:
+        return cls(id=id, function=FunctionCall(name=name, arguments=arguments))
+
+
+class SystemMessage(_Message):
+    role: Literal["system"] = "system"
+    content: str
+
+
+class UserMessage(_Message):
+    role: Literal["user"] = "user"
+    content: str | list[ContentPart]
+
+    @classmethod
+    def build(cls, text: str, image_url: str | None = None) -> UserMessage:
+        """A customer's message: plain text, or text plus one image."""
+        if image_url is None:
+            return cls(content=text)
+        parts: list[TextPart | ImagePart] = [TextPart(text=text)] if text else []
+        parts.append(ImagePart(image_url=ImageURL(url=image_url, detail="high")))
+        return cls(content=parts)
+
+    @property
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(p.text for p in self.content if isinstance(p, TextPart))
+
+    @property
+    def image_urls(self) -> list[str]:
+        if isinstance(self.content, str):
+            return []
+        return [p.image_url.url for p in self.content if isinstance(p, ImagePart)]
+
+
+class AssistantMessage(_Message):
+    role: Literal["assistant"] = "assistant"
+    content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        wire = super().to_wire()
+        wire.setdefault("content", None)  # the API wants the key, even when null
+        return wire
+
+
+class ToolMessage(_Message):
+    role: Literal["tool"] = "tool"
+    tool_call_id: str
+    content: str
+
+
+Message = Annotated[
+    SystemMessage | UserMessage | AssistantMessage | ToolMessage, Field(discriminator="role")
+]
+_message_adapter: TypeAdapter[Message] = TypeAdapter(Message)
+
+
+def from_wire(data: dict[str, Any]) -> Message:
+    """Parse one wire-form message; raises ``pydantic.ValidationError`` if malformed."""
+    return _message_adapter.validate_python(data)
+
+
+def unanswered_tool_calls(messages: list[Message]) -> list[ToolCall]:
+    """Tool calls in the history that have no tool message answering them."""
+    answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
+    return [
+        call
+        for m in messages
+        if isinstance(m, AssistantMessage)
+        for call in m.tool_calls or []
+        if call.id not in answered
+    ]

@@ -1,0 +1,121 @@
+"""Support tickets filed by the assistant and worked by agents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from helpline.store.tables import Ticket, utcnow
+
+TICKET_STATUSES = ("open", "in_progress", "waiting_on_customer", "resolved", "closed")
+
+
+@dataclass(frozen=True)
+class TicketInfo:
+    """A ticket, detached from the database session."""
+
+    id: int
+    conversation_id: str | None
+    name: str
+    issue: str
+    category: str
+    amount_cents: int | None
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
+def _info(row: Ticket) -> TicketInfo:
+    return TicketInfo(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        name=row.name,
+        issue=row.issue,
+        category=row.category,
+        amount_cents=row.amount_cents,
+        status=row.status,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class Tickets:
+    """Repository for tickets."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def create(
+        self,
+        name: str,
+        issue: str,
+        *,
+        conversation_id: str | None = None,
+        tool_call_id: str | None = None,
+        category: str = "general",
+        amount_cents: int | None = None,
+    ) -> tuple[TicketInfo, bool]:
+        """File a ticket; returns it and whether it is new.
+
+        At most one ticket exists per tool call id, so a retried turn never files twice.
+        """
+        if tool_call_id is not None:
+            existing = self._by_tool_call(tool_call_id)
+            if existing is not None:
+                return existing, False
+        try:
+            with Session(self._engine) as session, session.begin():
+                row = Ticket(
+                    name=name,
+                    issue=issue,
+                    conversation_id=conversation_id,
+                    tool_call_id=tool_call_id,
+                    category=category,
+                    amount_cents=amount_cents,
+                )
+                session.add(row)
+                session.flush()
+                return _info(row), True
+        except IntegrityError:
+            existing = self._by_tool_call(tool_call_id) if tool_call_id else None
+            if existing is None:
+                raise
+            return existing, False  # a concurrent retry of the same call won the race
+
+    def _by_tool_call(self, tool_call_id: str) -> TicketInfo | None:
+        with Session(self._engine) as session:
+            row = session.scalar(select(Ticket).where(Ticket.tool_call_id == tool_call_id))
+            return _info(row) if row else None
+
+    def get(self, ticket_id: int) -> TicketInfo | None:
+        with Session(self._engine) as session:
+            row = session.get(Ticket, ticket_id)
+            return _info(row) if row else None
+
+    def list(
+        self, status: str | None = None, conversation_id: str | None = None, limit: int = 200
+    ) -> list[TicketInfo]:
+        with Session(self._engine) as session:
+            query = select(Ticket).order_by(Ticket.id.desc()).limit(limit)
+            if status:
+                query = query.where(Ticket.status == status)
+            if conversation_id:
+                query = query.where(Ticket.conversation_id == conversation_id)
+            return [_info(row) for row in session.scalars(query)]
+
+    def set_status(self, ticket_id: int, status: str) -> TicketInfo | None:
+        """Change a ticket's status; ``None`` if there is no such ticket."""
+        if status not in TICKET_STATUSES:
+            raise ValueError(f"unknown status {status!r}; use one of {', '.join(TICKET_STATUSES)}")
+        with Session(self._engine) as session, session.begin():
+            row = session.get(Ticket, ticket_id)
+            if row is None:
+                return None
+            row.status = status
+            row.updated_at = utcnow()
+            session.flush()
+            return _info(row)

@@ -1,0 +1,193 @@
+"""Typed tools: plain Python functions whose JSON schema comes from their signature.
+
+``@tool`` turns a function (sync or async) into a :class:`Tool`. Arguments the model
+sends are validated with Pydantic before the call; a validation error, malformed JSON,
+an unknown tool name or an exception raised by the tool becomes an error text the
+model can read and correct — never a crash of the turn.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, get_type_hints
+
+import anyio.to_thread
+import pydantic_core
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from helpline.messages import ToolCall
+
+if TYPE_CHECKING:
+    from helpline.store import Store
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What a tool may need besides its arguments; declare a parameter of this type to get it."""
+
+    conversation_id: str
+    tool_call_id: str
+    store: Store
+    local_files_allowed: bool = False
+    """True in the terminal, where the customer may name an image file on their own machine."""
+
+
+class ToolError(Exception):
+    """Raise from a tool to tell the model (and so the customer) what went wrong and what to do."""
+
+
+_ARGS_HEADER = re.compile(r"^\s*(Args|Arguments|Parameters):\s*$", re.MULTILINE)
+_ARG_LINE = re.compile(r"^\s+(\w+)(?:\s*\([^)]*\))?:\s*(.+)$")
+
+
+def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
+    """Split a Google-style docstring into its description and per-argument texts."""
+    doc = inspect.cleandoc(doc)
+    match = _ARGS_HEADER.search(doc)
+    if not match:
+        return doc.strip(), {}
+    described: dict[str, str] = {}
+    for line in doc[match.end() :].splitlines():
+        arg = _ARG_LINE.match(line)
+        if arg:
+            described[arg.group(1)] = arg.group(2).strip()
+        elif not line.strip():
+            break
+    return doc[: match.start()].strip(), described
+
+
+def _strip_titles(schema: Any) -> Any:
+    """Pydantic adds ``title`` everywhere; models don't need it and it costs tokens."""
+    if isinstance(schema, dict):
+        return {
+            k: _strip_titles(v)
+            for k, v in schema.items()
+            if not (k == "title" and isinstance(v, str))
+        }
+    if isinstance(schema, list):
+        return [_strip_titles(v) for v in schema]
+    return schema
+
+
+class Tool:
+    """A function the model can call, with its validated argument model and JSON schema."""
+
+    def __init__(
+        self, function: Callable[..., Any], name: str | None = None, description: str | None = None
+    ) -> None:
+        self.function = function
+        self.name = name or function.__name__
+        doc_description, arg_docs = _parse_docstring(function.__doc__ or "")
+        self.description = description or doc_description
+        self._context_param: str | None = None
+        hints = get_type_hints(function, include_extras=True)
+        fields: dict[str, Any] = {}
+        for param in inspect.signature(function).parameters.values():
+            annotation = hints.get(param.name, Any)
+            if annotation is ToolContext:
+                self._context_param = param.name
+                continue
+            default = ... if param.default is inspect.Parameter.empty else param.default
+            fields[param.name] = (annotation, Field(default, description=arg_docs.get(param.name)))
+        self.arguments_model: type[BaseModel] = create_model(
+            f"{self.name}_arguments", __config__=ConfigDict(extra="forbid"), **fields
+        )
+        self.is_async = inspect.iscoroutinefunction(function)
+
+    def schema(self) -> dict[str, Any]:
+        """The tool as the OpenAI ``tools`` array expects it."""
+        parameters = _strip_titles(self.arguments_model.model_json_schema())
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": parameters},
+        }
+
+    async def __call__(self, arguments: str, context: ToolContext) -> str:
+        """Validate ``arguments`` (JSON text), run the tool, and return its result as text.
+
+        Raises ``ValueError`` (malformed JSON), ``ValidationError`` or whatever the tool raises.
+        """
+        raw = json.loads(arguments or "{}")
+        if not isinstance(raw, dict):
+            raise ValueError("arguments must be a JSON object")
+        validated = self.arguments_model.model_validate(raw)
+        kwargs = {name: getattr(validated, name) for name in type(validated).model_fields}
+        if self._context_param:
+            kwargs[self._context_param] = context
+        if self.is_async:
+            result = await self.function(**kwargs)
+        else:
+            result = await anyio.to_thread.run_sync(lambda: self.function(**kwargs))
+        if isinstance(result, str):
+            return result
+        return pydantic_core.to_json(result).decode()
+
+
+def tool(
+    function: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+) -> Any:
+    """Make a typed function callable by the model: ``@tool`` or ``@tool(name=...)``."""
+    if function is None:
+        return lambda f: Tool(f, name=name, description=description)
+    return Tool(function, name=name, description=description)
+
+
+def _describe_validation_error(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(part) for part in item["loc"]) or "arguments"
+        problems.append(f"{where}: {item['msg']}")
+    return "; ".join(problems)
+
+
+class Toolset:
+    """The tools offered to the model, by name."""
+
+    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+        self._tools: dict[str, Tool] = {}
+        for t in tools:
+            self.add(t)
+
+    def add(self, t: Tool | Callable[..., Any]) -> Tool:
+        """Register a tool (a plain function is wrapped with ``@tool``)."""
+        wrapped = t if isinstance(t, Tool) else Tool(t)
+        self._tools[wrapped.name] = wrapped
+        return wrapped
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def __iter__(self) -> Any:
+        return iter(self._tools.values())
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def schemas(self) -> list[dict[str, Any]]:
+        return [t.schema() for t in self._tools.values()]
+
+    async def call(self, call: ToolCall, context: ToolContext) -> str:
+        """Run one call; any failure comes back as an ``Error: …`` text for the model."""
+        name = call.function.name
+        selected = self._tools.get(name)
+        if selected is None:
+            available = ", ".join(self._tools) or "none"
+            return f"Error: there is no tool named {name!r}. Available tools: {available}."
+        try:
+            return await selected(call.function.arguments, context)
+        except json.JSONDecodeError as exc:
+            return f"Error: the arguments for {name} are not valid JSON ({exc.msg}). Send a JSON object."
+        except ValidationError as exc:
+            return f"Error: invalid arguments for {name}: {_describe_validation_error(exc)}."
+        except ToolError as exc:
+            return f"Error: {exc}"
+        except Exception as exc:  # a tool's bug must not end the conversation
+            return f"Error: {name} failed ({type(exc).__name__}: {exc}). Tell the customer and offer a ticket."
