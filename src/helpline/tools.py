@@ -103,7 +103,11 @@ class Tool:
         parameters = _strip_titles(self.arguments_model.model_json_schema())
         return {
             "type": "function",
-            "function": {"name": self.name, "description": self.description, "parameters": parameters},
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": parameters,
+            },
         }
 
     async def __call__(self, arguments: str, context: ToolContext) -> str:
