@@ -70,7 +70,7 @@ class Conversations:
                 select(Conversation.id).order_by(Conversation.updated_at.desc()).limit(1)
             )
 
-    def list(self, status: str | None = None, limit: int = 50) -> list[ConversationInfo]:
+    def recent(self, status: str | None = None, limit: int = 50) -> list[ConversationInfo]:
         with Session(self._engine) as session:
             query = select(Conversation).order_by(Conversation.updated_at.desc()).limit(limit)
             if status:

@@ -96,7 +96,7 @@ class Tickets:
             row = session.get(Ticket, ticket_id)
             return _info(row) if row else None
 
-    def list(
+    def find(
         self, status: str | None = None, conversation_id: str | None = None, limit: int = 200
     ) -> list[TicketInfo]:
         with Session(self._engine) as session:
