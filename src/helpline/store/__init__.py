@@ -6,6 +6,7 @@ from sqlalchemy import Engine
 
 from helpline.store.conversations import ConversationInfo, Conversations
 from helpline.store.db import create_db_engine, default_sqlite_url, migrate, normalize_url
+from helpline.store.images import IMAGE_SCHEME, ImageRecord, Images
 from helpline.store.tickets import TICKET_STATUSES, TicketInfo, Tickets
 
 
@@ -16,6 +17,7 @@ class Store:
         self.engine = engine
         self.conversations = Conversations(engine)
         self.tickets = Tickets(engine)
+        self.images = Images(engine)
 
     @classmethod
     def open(cls, url: str | None = None) -> Store:
@@ -33,9 +35,12 @@ class Store:
 
 
 __all__ = [
+    "IMAGE_SCHEME",
     "TICKET_STATUSES",
     "ConversationInfo",
     "Conversations",
+    "ImageRecord",
+    "Images",
     "Store",
     "TicketInfo",
     "Tickets",

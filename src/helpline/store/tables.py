@@ -1,11 +1,20 @@
-"""SQLAlchemy ORM tables: conversations, messages, tickets, receipts."""
+"""SQLAlchemy ORM tables: conversations, messages, tickets, images, receipts."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -68,4 +77,18 @@ class StoredReceipt(Base):
     tool_call_id: Mapped[str | None] = mapped_column(String(128))
     source: Mapped[str] = mapped_column(Text)
     data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StoredImage(Base):
+    """An image a customer shared, validated and normalised once, referenced as ``image://ID``."""
+
+    __tablename__ = "images"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    conversation_id: Mapped[str | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    mime: Mapped[str] = mapped_column(String(32))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    source: Mapped[str] = mapped_column(Text)
+    """Where it came from: ``upload:<filename>``, a URL, or a local path."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
