@@ -22,7 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from helpline.messages import ToolCall
 
 if TYPE_CHECKING:
+    from helpline.models.base import ChatModel
     from helpline.store import Store
+
+
+def _ignore_progress(_text: str) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -32,8 +37,12 @@ class ToolContext:
     conversation_id: str
     tool_call_id: str
     store: Store
+    vision_model: ChatModel | None = None
+    """The model that reads images; ``None`` means read them offline."""
     local_files_allowed: bool = False
     """True in the terminal, where the customer may name an image file on their own machine."""
+    progress: Callable[[str], None] = _ignore_progress
+    """Tell the customer what a slow tool is doing (callable from any thread)."""
 
 
 class ToolError(Exception):

@@ -1,0 +1,102 @@
+"""Configuration from environment variables and a ``.env`` file; choice of backend."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from helpline.models.base import ChatModel
+
+XAI_BASE_URL = "https://api.x.ai/v1"
+XAI_DEFAULT_MODEL = "grok-4"
+XAI_DEFAULT_VISION_MODEL = "grok-4"
+
+BackendKind = Literal["xai", "openai-compatible", "gguf", "offline"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything an operator can configure. Command-line flags override the environment."""
+
+    xai_api_key: str | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    model: str | None = None
+    vision_model: str | None = None
+    database_url: str | None = None
+    admin_key: str | None = None
+    gguf: str | None = None
+    profile: str | None = None
+
+    @classmethod
+    def from_env(cls, env_file: Path | None = Path(".env")) -> Settings:
+        """Read ``HELPLINE_*`` and ``XAI_API_KEY``; a ``.env`` file fills what is unset."""
+        if env_file is not None and env_file.is_file():
+            from dotenv import load_dotenv
+
+            load_dotenv(env_file, override=False)
+
+        def get(name: str) -> str | None:
+            return os.environ.get(name) or None
+
+        return cls(
+            xai_api_key=get("XAI_API_KEY"),
+            base_url=get("HELPLINE_BASE_URL"),
+            api_key=get("HELPLINE_API_KEY"),
+            model=get("HELPLINE_MODEL"),
+            vision_model=get("HELPLINE_VISION_MODEL"),
+            database_url=get("HELPLINE_DATABASE_URL"),
+            admin_key=get("HELPLINE_ADMIN_KEY"),
+            gguf=get("HELPLINE_GGUF"),
+            profile=get("HELPLINE_PROFILE"),
+        )
+
+    def override(self, **values: str | None) -> Settings:
+        """A copy with the given non-empty values replaced (for command-line flags)."""
+        return replace(self, **{k: v for k, v in values.items() if v})
+
+    @property
+    def backend(self) -> BackendKind:
+        """Which backend these settings select: a base URL wins, then a GGUF file, then xAI."""
+        if self.base_url:
+            return "openai-compatible"
+        if self.gguf:
+            return "gguf"
+        if self.xai_api_key:
+            return "xai"
+        return "offline"
+
+    def endpoint(self) -> tuple[str, str | None, str]:
+        """``(base_url, api_key, model)`` for the HTTP backends."""
+        if self.base_url:
+            return self.base_url, self.api_key, self.model or "default"
+        return XAI_BASE_URL, self.xai_api_key, self.model or XAI_DEFAULT_MODEL
+
+    def build_model(self) -> ChatModel:
+        """The chat model these settings select (the offline assistant when nothing is set)."""
+        if self.backend == "offline":
+            from helpline.models.offline import OfflineModel
+
+            return OfflineModel()
+        if self.backend == "gguf":
+            from helpline.models.local_gguf import LocalGGUFModel
+
+            return LocalGGUFModel(self.gguf or "")
+        from helpline.models.openai_compat import OpenAICompatModel
+
+        base_url, api_key, model = self.endpoint()
+        return OpenAICompatModel(base_url, model, api_key)
+
+    def build_vision_model(self) -> ChatModel | None:
+        """The model that reads images, or ``None`` to read receipts offline with OCR."""
+        if self.backend not in ("xai", "openai-compatible"):
+            return None
+        if self.backend == "openai-compatible" and not self.vision_model:
+            return None  # an arbitrary endpoint may not see images; OCR is the safe default
+        from helpline.models.openai_compat import OpenAICompatModel
+
+        base_url, api_key, _ = self.endpoint()
+        return OpenAICompatModel(base_url, self.vision_model or XAI_DEFAULT_VISION_MODEL, api_key)
