@@ -7,6 +7,7 @@ from sqlalchemy import Engine
 from helpline.store.conversations import ConversationInfo, Conversations
 from helpline.store.db import create_db_engine, default_sqlite_url, migrate, normalize_url
 from helpline.store.images import IMAGE_SCHEME, ImageRecord, Images
+from helpline.store.orders import AlreadyRefunded, Order, OrderItem, Orders, Refund
 from helpline.store.tickets import TICKET_STATUSES, TicketInfo, Tickets
 
 
@@ -18,6 +19,7 @@ class Store:
         self.conversations = Conversations(engine)
         self.tickets = Tickets(engine)
         self.images = Images(engine)
+        self.orders = Orders(engine)
 
     @classmethod
     def open(cls, url: str | None = None) -> Store:
@@ -37,10 +39,15 @@ class Store:
 __all__ = [
     "IMAGE_SCHEME",
     "TICKET_STATUSES",
+    "AlreadyRefunded",
     "ConversationInfo",
     "Conversations",
     "ImageRecord",
     "Images",
+    "Order",
+    "OrderItem",
+    "Orders",
+    "Refund",
     "Store",
     "TicketInfo",
     "Tickets",

@@ -1,0 +1,245 @@
+"""Orders, their items, and the refunds paid on them (the default order system's data)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Engine,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
+
+from helpline.store.tables import Base, utcnow
+
+
+class StoredOrder(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    """As the customer sees it, e.g. ``DD-10234``."""
+    customer_name: Mapped[str] = mapped_column(String(200))
+    customer_email: Mapped[str] = mapped_column(String(320), index=True)
+    placed_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(3))
+    total_cents: Mapped[int] = mapped_column(Integer)
+    """What the customer paid, after discounts and fees."""
+    restaurant: Mapped[str] = mapped_column(String(200))
+    items: Mapped[list[StoredOrderItem]] = relationship(
+        order_by="StoredOrderItem.id", cascade="all, delete-orphan"
+    )
+    refunds: Mapped[list[StoredRefund]] = relationship(order_by="StoredRefund.id")
+
+
+class StoredOrderItem(Base):
+    __tablename__ = "order_items"
+    __table_args__ = (UniqueConstraint("order_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_cents: Mapped[int] = mapped_column(Integer)
+
+
+class StoredRefund(Base):
+    __tablename__ = "refunds"
+    __table_args__ = (UniqueConstraint("order_id", "item_name"),)
+    """Each item of an order is refunded at most once, even under concurrent requests."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    item_name: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[int] = mapped_column(Integer)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    """The request (tool call id) that asked for it, so a retried request is recognised."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every time here is UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class OrderItem:
+    """One line of an order."""
+
+    name: str
+    quantity: int
+    unit_price_cents: int
+
+    @property
+    def total_cents(self) -> int:
+        return self.quantity * self.unit_price_cents
+
+
+@dataclass(frozen=True)
+class Refund:
+    """Money paid back for one item of an order."""
+
+    item_name: str
+    quantity: int
+    amount_cents: int
+    reason: str
+    ticket_id: int | None = None
+    request_id: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Order:
+    """An order with its items and the refunds already paid on it."""
+
+    id: str
+    customer_name: str
+    customer_email: str
+    placed_at: datetime
+    delivered_at: datetime | None
+    status: str
+    currency: str
+    total_cents: int
+    restaurant: str
+    items: tuple[OrderItem, ...] = ()
+    refunds: tuple[Refund, ...] = ()
+
+    @property
+    def refunded_cents(self) -> int:
+        return sum(refund.amount_cents for refund in self.refunds)
+
+
+class AlreadyRefunded(Exception):
+    """Some of the items were refunded before (possibly by a concurrent request)."""
+
+
+def _order(row: StoredOrder) -> Order:
+    return Order(
+        id=row.id,
+        customer_name=row.customer_name,
+        customer_email=row.customer_email,
+        placed_at=as_utc(row.placed_at),
+        delivered_at=as_utc(row.delivered_at) if row.delivered_at else None,
+        status=row.status,
+        currency=row.currency,
+        total_cents=row.total_cents,
+        restaurant=row.restaurant,
+        items=tuple(OrderItem(i.name, i.quantity, i.unit_price_cents) for i in row.items),
+        refunds=tuple(
+            Refund(
+                item_name=r.item_name,
+                quantity=r.quantity,
+                amount_cents=r.amount_cents,
+                reason=r.reason,
+                ticket_id=r.ticket_id,
+                request_id=r.request_id,
+                created_at=as_utc(r.created_at),
+            )
+            for r in row.refunds
+        ),
+    )
+
+
+class Orders:
+    """Repository for orders and refunds; it also serves as the default ``OrderSystem``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def get(self, order_id: str) -> Order | None:
+        with Session(self._engine) as session:
+            row = session.get(StoredOrder, order_id)
+            return _order(row) if row else None
+
+    def recent_for_customer(self, customer: str, limit: int = 5) -> list[Order]:
+        """The customer's latest orders, matched by email or full name (case-insensitive)."""
+        wanted = customer.strip().lower()
+        with Session(self._engine) as session:
+            rows = session.scalars(
+                select(StoredOrder)
+                .options(selectinload(StoredOrder.items), selectinload(StoredOrder.refunds))
+                .where(
+                    or_(
+                        func.lower(StoredOrder.customer_email) == wanted,
+                        func.lower(StoredOrder.customer_name) == wanted,
+                    )
+                )
+                .order_by(StoredOrder.placed_at.desc())
+                .limit(limit)
+            )
+            return [_order(row) for row in rows]
+
+    def add(self, order: Order) -> bool:
+        """Store an order with its items; returns False (and changes nothing) if it exists."""
+        try:
+            with Session(self._engine) as session, session.begin():
+                if session.get(StoredOrder, order.id) is not None:
+                    return False
+                session.add(
+                    StoredOrder(
+                        id=order.id,
+                        customer_name=order.customer_name,
+                        customer_email=order.customer_email,
+                        placed_at=as_utc(order.placed_at),
+                        delivered_at=as_utc(order.delivered_at) if order.delivered_at else None,
+                        status=order.status,
+                        currency=order.currency,
+                        total_cents=order.total_cents,
+                        restaurant=order.restaurant,
+                        items=[
+                            StoredOrderItem(
+                                name=i.name,
+                                quantity=i.quantity,
+                                unit_price_cents=i.unit_price_cents,
+                            )
+                            for i in order.items
+                        ],
+                    )
+                )
+        except IntegrityError:
+            return False  # a concurrent add of the same order won
+        return True
+
+    def record_refunds(self, order_id: str, refunds: Sequence[Refund]) -> None:
+        """Record refunds atomically (all or none).
+
+        Raises :class:`AlreadyRefunded` if any item already has a refund.
+        """
+        try:
+            with Session(self._engine) as session, session.begin():
+                session.add_all(
+                    StoredRefund(
+                        order_id=order_id,
+                        item_name=r.item_name,
+                        quantity=r.quantity,
+                        amount_cents=r.amount_cents,
+                        reason=r.reason,
+                        ticket_id=r.ticket_id,
+                        request_id=r.request_id,
+                        created_at=as_utc(r.created_at) if r.created_at else utcnow(),
+                    )
+                    for r in refunds
+                )
+        except IntegrityError as exc:
+            wanted = {r.item_name for r in refunds}
+            order = self.get(order_id)
+            clashes = sorted(wanted & {r.item_name for r in order.refunds}) if order else []
+            if not clashes:
+                raise
+            raise AlreadyRefunded(
+                f"already refunded on order {order_id}: {', '.join(clashes)}"
+            ) from exc
