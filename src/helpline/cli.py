@@ -1,0 +1,275 @@
+"""The ``helpline`` command. Thin: it parses flags, builds the engine, and prints.
+
+Heavy modules are imported inside commands so ``helpline --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from helpline.config import Settings
+    from helpline.store import Store
+
+app = typer.Typer(
+    help="Helpline: a customer-support chat assistant (Grok, any OpenAI-compatible model, or offline).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+tickets_app = typer.Typer(
+    help="See and update the tickets the assistant filed.", no_args_is_help=True
+)
+app.add_typer(tickets_app, name="tickets")
+
+ModelOption = Annotated[str | None, typer.Option("--model", help="Model name (HELPLINE_MODEL).")]
+BaseUrlOption = Annotated[
+    str | None,
+    typer.Option("--base-url", help="OpenAI-compatible endpoint (HELPLINE_BASE_URL)."),
+]
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database-url", help="SQLAlchemy URL (HELPLINE_DATABASE_URL)."),
+]
+GgufOption = Annotated[
+    str | None, typer.Option("--gguf", help="Run a local GGUF model file (HELPLINE_GGUF).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+EXIT_WORDS = frozenset({"exit", "quit", "bye", ":q"})
+
+
+def _settings(**flags: str | None) -> Settings:
+    from helpline.config import Settings
+
+    return Settings.from_env().override(**flags)
+
+
+def _open_store(settings: Settings) -> Store:
+    from helpline.store import Store
+
+    try:
+        return Store.open(settings.database_url)
+    except Exception as exc:  # any driver error: say which database and what to check
+        _fail(
+            f"Could not open the database ({type(exc).__name__}: {exc}). "
+            "Check HELPLINE_DATABASE_URL or --database-url."
+        )
+
+
+def _fail(message: str, code: int = 1) -> Any:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False).print(f"[bold red]Error:[/] {message}", markup=True)
+    raise typer.Exit(code)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+@app.command()
+def chat(
+    conversation: Annotated[
+        str | None, typer.Option("--conversation", "-c", help="Resume this conversation.")
+    ] = None,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
+    database_url: DatabaseOption = None,
+    gguf: GgufOption = None,
+    json_output: JsonOption = False,
+    hide_tools: Annotated[
+        bool, typer.Option("--hide-tools", help="Don't show tool activity.")
+    ] = False,
+) -> None:
+    """Chat in the terminal, answers streamed. Type `exit` to leave; reads piped input too."""
+    from helpline.app import build_assistant
+
+    settings = _settings(model=model, base_url=base_url, database_url=database_url, gguf=gguf)
+    store = _open_store(settings)
+    assistant = build_assistant(settings, local_files_allowed=True, store=store)
+    if conversation is not None and store.conversations.get(conversation) is None:
+        _fail(
+            f"There is no conversation {conversation!r}. "
+            "Run `helpline chat` without --conversation to start a new one."
+        )
+    conversation_id = conversation or assistant.new_conversation()
+    asyncio.run(_chat_loop(assistant, conversation_id, json_output, not hide_tools))
+
+
+async def _chat_loop(
+    assistant: Any, conversation_id: str, json_output: bool, show_tools: bool
+) -> None:
+    from rich.console import Console
+
+    from helpline.messages import UserMessage
+    from helpline.terminal import JsonLinesPrinter, TurnPrinter
+
+    interactive = sys.stdin.isatty()
+    status = Console(stderr=True, highlight=False)
+    printer = JsonLinesPrinter() if json_output else TurnPrinter(show_tools=show_tools)
+    status.print(
+        f"[dim]Helpline · {assistant.model.name} · conversation {conversation_id}"
+        + (" · type exit to leave" if interactive else "")
+        + "[/]"
+    )
+    try:
+        while True:
+            line = _read_line(interactive)
+            if line is None or line.strip().lower() in EXIT_WORDS:
+                break
+            if not line.strip():
+                continue
+            if not interactive and not json_output:
+                sys.stdout.write(f"You: {line}\n")
+            printer.prefix()
+            async for event in assistant.run_turn(conversation_id, UserMessage(content=line)):
+                printer.show(event)
+    finally:
+        await assistant.model.aclose()
+        status.print(
+            f"[dim]Conversation {conversation_id} saved. "
+            f"Resume with: helpline chat --conversation {conversation_id}[/]"
+        )
+
+
+def _read_line(interactive: bool) -> str | None:
+    """The customer's next message, or ``None`` at the end of input."""
+    try:
+        if interactive:
+            from rich.console import Console
+
+            return Console().input("[bold green]You:[/] ")
+        line = sys.stdin.readline()
+        return line.rstrip("\n") if line else None
+    except (EOFError, KeyboardInterrupt):
+        return None
+
+
+@app.command()
+def transcript(
+    conversation: Annotated[
+        str | None, typer.Argument(help="Conversation id (default: the most recent).")
+    ] = None,
+    database_url: DatabaseOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """The conversation's messages, exactly as sent to the model (OpenAI wire form)."""
+    store = _open_store(_settings(database_url=database_url))
+    conversation_id = conversation or store.conversations.latest_id()
+    if conversation_id is None:
+        _fail("There are no conversations yet. Start one with `helpline chat`.")
+    info = store.conversations.get(conversation_id)
+    if info is None:
+        _fail(
+            f"There is no conversation {conversation_id!r}. List tickets with `helpline tickets list`."
+        )
+    messages = store.conversations.messages(conversation_id)
+    if json_output:
+        _print_json(messages)
+        return
+    from helpline.transcript_view import print_transcript
+
+    print_transcript(conversation_id, messages)
+
+
+@tickets_app.command("list")
+def tickets_list(
+    status: Annotated[
+        str | None, typer.Option("--status", help="Only tickets with this status.")
+    ] = None,
+    database_url: DatabaseOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List tickets, newest first."""
+    from dataclasses import asdict
+
+    store = _open_store(_settings(database_url=database_url))
+    tickets = store.tickets.find(status=status)
+    if json_output:
+        _print_json([asdict(t) for t in tickets])
+        return
+    from helpline.transcript_view import print_tickets
+
+    print_tickets(tickets)
+
+
+@tickets_app.command("show")
+def tickets_show(
+    ticket_id: Annotated[int, typer.Argument(help="Ticket number.")],
+    database_url: DatabaseOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show one ticket and the conversation behind it."""
+    from dataclasses import asdict
+
+    store = _open_store(_settings(database_url=database_url))
+    ticket = store.tickets.get(ticket_id)
+    if ticket is None:
+        _fail(f"There is no ticket #{ticket_id}. See the list with `helpline tickets list`.")
+    messages = (
+        store.conversations.messages(ticket.conversation_id) if ticket.conversation_id else []
+    )
+    if json_output:
+        _print_json({**asdict(ticket), "messages": messages})
+        return
+    from helpline.transcript_view import print_ticket
+
+    print_ticket(ticket, messages)
+
+
+@tickets_app.command("update")
+def tickets_update(
+    ticket_id: Annotated[int, typer.Argument(help="Ticket number.")],
+    status: Annotated[str, typer.Option("--status", help="New status.")],
+    database_url: DatabaseOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Change a ticket's status (open, in_progress, waiting_on_customer, resolved, closed)."""
+    from dataclasses import asdict
+
+    store = _open_store(_settings(database_url=database_url))
+    try:
+        ticket = store.tickets.set_status(ticket_id, status)
+    except ValueError as exc:
+        _fail(str(exc))
+    if ticket is None:
+        _fail(f"There is no ticket #{ticket_id}. See the list with `helpline tickets list`.")
+    if json_output:
+        _print_json(asdict(ticket))
+    else:
+        sys.stdout.write(f"Ticket #{ticket.id} is now {ticket.status}.\n")
+
+
+@app.command()
+def doctor(
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
+    database_url: DatabaseOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Check the configuration: which backend and database, and whether they answer."""
+    from helpline.doctor import print_report, run_checks
+
+    checks = asyncio.run(
+        run_checks(_settings(model=model, base_url=base_url, database_url=database_url))
+    )
+    if json_output:
+        _print_json([check._asdict() for check in checks])
+    else:
+        print_report(checks)
+    if not all(check.ok for check in checks):
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

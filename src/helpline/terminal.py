@@ -1,0 +1,144 @@
+"""Showing a turn in the terminal: live and coloured on a terminal, plain text in a pipe, or JSON lines."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TextIO
+
+from rich.console import Console
+
+from helpline.assistant import (
+    TurnDone,
+    TurnError,
+    TurnEvent,
+    TurnRestart,
+    TurnText,
+    TurnToolCall,
+    TurnToolProgress,
+    TurnToolResult,
+)
+
+_TOOL_ACTIVITY = {
+    "create_customer_ticket": "Creating a ticket",
+    "analyze_receipt_image": "Reading the receipt",
+    "search_help_center": "Searching the help centre",
+    "lookup_order": "Looking up the order",
+    "list_recent_orders": "Looking up recent orders",
+    "request_refund": "Requesting a refund",
+    "escalate_to_human": "Passing you to a person",
+}
+_RESULT_PREVIEW = 160
+
+
+def tool_activity(name: str) -> str:
+    """A customer-friendly description of what a tool call does."""
+    return _TOOL_ACTIVITY.get(name, f"Running {name}")
+
+
+class TurnPrinter:
+    """Prints turn events as they arrive.
+
+    Answer text goes straight to the stream (cheap per token); tool activity and errors
+    go through rich, which colours them only on a terminal.
+    """
+
+    def __init__(self, out: TextIO | None = None, *, show_tools: bool = True) -> None:
+        self.out = out or sys.stdout
+        self.console = Console(file=self.out, highlight=False)
+        self.show_tools = show_tools
+        self._at_line_start = True
+
+    def prefix(self) -> None:
+        self.console.print("[bold cyan]Assistant:[/] ", end="")
+        self._at_line_start = False
+
+    def _newline(self) -> None:
+        if not self._at_line_start:
+            self.out.write("\n")
+            self._at_line_start = True
+
+    def _note(self, markup: str) -> None:
+        self._newline()
+        self.console.print(markup)
+
+    def show(self, event: TurnEvent) -> None:
+        if isinstance(event, TurnText):
+            self.out.write(event.delta)
+            self.out.flush()
+            self._at_line_start = event.delta.endswith("\n")
+        elif isinstance(event, TurnToolCall) and self.show_tools:
+            self._note(f"[dim]… {tool_activity(event.call.function.name)}[/]")
+        elif isinstance(event, TurnToolProgress) and self.show_tools:
+            self._note(f"[dim]  {event.text}[/]")
+        elif isinstance(event, TurnToolResult) and self.show_tools:
+            preview = event.content.replace("\n", " ")
+            if len(preview) > _RESULT_PREVIEW:
+                preview = preview[: _RESULT_PREVIEW - 1] + "…"
+            style = "red" if event.is_error else "dim green"
+            self._note(f"[{style}]  ✓ {event.call.function.name}: [/][dim]{_escape(preview)}[/]")
+            self.prefix()
+        elif isinstance(event, TurnRestart):
+            self._note("[yellow](the connection dropped; the answer starts again)[/]")
+            self.prefix()
+        elif isinstance(event, TurnError):
+            self._note(f"[bold red]{_escape(event.message)}[/]")
+        elif isinstance(event, TurnDone):
+            self._newline()
+
+
+class JsonLinesPrinter:
+    """One JSON object per event, for scripts (``--json``)."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+
+    def prefix(self) -> None:
+        return None
+
+    def show(self, event: TurnEvent) -> None:
+        self.out.write(json.dumps(event_payload(event)) + "\n")
+        self.out.flush()
+
+
+def event_payload(event: TurnEvent) -> dict[str, object]:
+    """The event as the HTTP stream names it: ``{"event": ..., **data}``."""
+    if isinstance(event, TurnText):
+        return {"event": "text", "delta": event.delta}
+    if isinstance(event, TurnToolCall):
+        call = event.call
+        return {
+            "event": "tool_call",
+            "id": call.id,
+            "name": call.function.name,
+            "arguments": call.function.arguments,
+        }
+    if isinstance(event, TurnToolProgress):
+        return {"event": "tool_progress", "id": event.call_id, "text": event.text}
+    if isinstance(event, TurnToolResult):
+        return {
+            "event": "tool_result",
+            "id": event.call.id,
+            "name": event.call.function.name,
+            "content": event.content,
+        }
+    if isinstance(event, TurnRestart):
+        return {"event": "restart"}
+    if isinstance(event, TurnDone):
+        usage = event.usage
+        return {
+            "event": "done",
+            "message_id": event.message_id,
+            "usage": {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+            },
+        }
+    return {"event": "error", "message": event.message}
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

@@ -1,0 +1,88 @@
+"""Human-readable views of transcripts and tickets (rich: colour only on a terminal)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from helpline.store import TicketInfo
+
+_ROLE_STYLE = {"system": "magenta", "user": "green", "assistant": "cyan", "tool": "yellow"}
+
+
+def _content_text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for part in content:
+        if part.get("type") == "text":
+            parts.append(part["text"])
+        elif part.get("type") == "image_url":
+            url = part["image_url"]["url"]
+            parts.append(f"[image: {url[:60]}…]" if len(url) > 60 else f"[image: {url}]")
+    return "\n".join(parts)
+
+
+def print_messages(console: Console, messages: list[dict[str, Any]]) -> None:
+    for index, message in enumerate(messages):
+        role = message["role"]
+        header = f"[bold {_ROLE_STYLE.get(role, 'white')}]#{index} {role}[/]"
+        if role == "tool":
+            header += f" [dim](answers {escape(message['tool_call_id'])})[/]"
+        console.print(header)
+        text = _content_text(message.get("content"))
+        if text:
+            console.print(escape(text))
+        for call in message.get("tool_calls") or ():
+            function = call["function"]
+            console.print(
+                f"[yellow]→ {escape(function['name'])}[/]({escape(function['arguments'])})"
+                f" [dim]{escape(call['id'])}[/]"
+            )
+        console.print()
+
+
+def print_transcript(conversation_id: str, messages: list[dict[str, Any]]) -> None:
+    console = Console(highlight=False)
+    console.print(f"[bold]Conversation {conversation_id}[/] · {len(messages)} messages\n")
+    print_messages(console, messages)
+    console.print("[dim]`helpline transcript --json` prints the exact messages array.[/]")
+
+
+def print_tickets(tickets: list[TicketInfo]) -> None:
+    console = Console(highlight=False)
+    if not tickets:
+        console.print("No tickets yet.")
+        return
+    table = Table("#", "status", "category", "name", "issue", "created", "conversation")
+    for t in tickets:
+        table.add_row(
+            str(t.id),
+            t.status,
+            t.category,
+            escape(t.name),
+            escape(t.issue if len(t.issue) <= 60 else t.issue[:59] + "…"),
+            t.created_at.strftime("%Y-%m-%d %H:%M"),
+            t.conversation_id or "",
+        )
+    console.print(table)
+
+
+def print_ticket(ticket: TicketInfo, messages: list[dict[str, Any]]) -> None:
+    console = Console(highlight=False)
+    console.print(f"[bold]Ticket #{ticket.id}[/] · {ticket.status} · {ticket.category}")
+    console.print(f"Customer: {escape(ticket.name)}")
+    console.print(f"Issue: {escape(ticket.issue)}")
+    if ticket.amount_cents is not None:
+        console.print(f"Amount: {ticket.amount_cents / 100:.2f}")
+    console.print(
+        f"Created: {ticket.created_at:%Y-%m-%d %H:%M} · updated {ticket.updated_at:%Y-%m-%d %H:%M}"
+    )
+    if messages:
+        console.print(f"\n[bold]Conversation {ticket.conversation_id}[/]\n")
+        print_messages(console, [m for m in messages if m["role"] != "system"])
