@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from helpline.store import Store
+from tests.fake_openai import FakeOpenAI
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "HELPLINE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -61,3 +62,10 @@ def _metadata():  # type: ignore[no-untyped-def]
     from helpline.store.tables import Base
 
     return Base.metadata
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """A fake OpenAI-compatible chat server on 127.0.0.1 with an empty script."""
+    with FakeOpenAI() as server:
+        yield server
