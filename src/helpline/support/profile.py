@@ -1,0 +1,160 @@
+"""The company profile: who the assistant answers for, its prompt, help centre and policies.
+
+A profile is a folder, so a business can run Helpline as itself without code::
+
+    my-company/
+      profile.toml      company name, support hours, refund window, currency, enabled tools
+      prompt.md         the system prompt
+      articles/*.md     help-centre articles, each starting with a "# Title" line
+
+``prompt.md`` and the articles may use ``$company``, ``$support_hours``, ``$support_email``,
+``$refund_window_days`` and ``$currency``; they are filled in from ``profile.toml`` so
+policy numbers are written once.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "profiles" / "default"
+
+
+class ProfileError(ValueError):
+    """The profile folder is missing a file or has an invalid setting."""
+
+
+@dataclass(frozen=True)
+class Article:
+    """A help-centre article: ``id`` is its file name without ``.md``."""
+
+    id: str
+    title: str
+    body: str
+    """The Markdown after the title line, placeholders filled in."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Policy settings that tools enforce in code."""
+
+    refund_window_days: int = 14
+    """Refunds are possible for this many days after delivery."""
+    currency: str = "EUR"
+    support_hours: str | None = None
+    """When human agents work, e.g. "every day from 08:00 to 23:00 (CET)"."""
+    support_email: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Profile:
+    """A loaded profile; compared by identity so caches can key on it."""
+
+    name: str
+    system_prompt: str
+    articles: tuple[Article, ...]
+    settings: Settings
+    tools: tuple[str, ...] | None
+    """Names of the tools the assistant may use; ``None`` means every available tool."""
+    path: Path
+
+
+class _Company(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    support_hours: str | None = None
+    support_email: str | None = None
+
+
+class _Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refund_window_days: int = Field(default=14, ge=0)
+    currency: str = Field(default="EUR", pattern="^[A-Z]{3}$")
+
+
+class _Tools(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: list[str] | None = None
+
+
+class _ProfileFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    company: _Company
+    policy: _Policy = _Policy()
+    tools: _Tools = _Tools()
+
+
+def _read_settings(folder: Path) -> _ProfileFile:
+    config = folder / "profile.toml"
+    if not config.is_file():
+        raise ProfileError(
+            f"{config} is missing. A profile folder needs profile.toml, prompt.md and articles/; "
+            f"copy {DEFAULT_PROFILE} to start one."
+        )
+    try:
+        return _ProfileFile.model_validate(tomllib.loads(config.read_text(encoding="utf-8")))
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{config} is not valid TOML ({exc}); fix the syntax.") from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ProfileError(f"{config} has invalid settings: {problems}.") from exc
+
+
+def _fill(path: Path, values: dict[str, str]) -> str:
+    """The file's text with ``$placeholders`` filled; unknown ones are left as written."""
+    return Template(path.read_text(encoding="utf-8")).safe_substitute(values)
+
+
+def _parse_article(path: Path, text: str) -> Article:
+    first, _, body = text.lstrip().partition("\n")
+    if not first.startswith("# "):
+        raise ProfileError(
+            f'{path} must start with a "# Title" line; add the article\'s title at the top.'
+        )
+    return Article(id=path.stem, title=first[2:].strip(), body=body.strip())
+
+
+def load_profile(path: str | Path | None = None) -> Profile:
+    """Load the profile in folder ``path`` (default: the built-in Dishdash profile).
+
+    Raises :class:`ProfileError` naming the file and what to fix.
+    """
+    folder = Path(path).expanduser() if path is not None else DEFAULT_PROFILE
+    if folder.is_file():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ProfileError(f"profile folder {folder} does not exist; check the path.")
+    parsed = _read_settings(folder)
+    settings = Settings(
+        refund_window_days=parsed.policy.refund_window_days,
+        currency=parsed.policy.currency,
+        support_hours=parsed.company.support_hours,
+        support_email=parsed.company.support_email,
+    )
+    values = {
+        "company": parsed.company.name,
+        "support_hours": settings.support_hours or "during our support hours",
+        "support_email": settings.support_email or "our support email",
+        "refund_window_days": str(settings.refund_window_days),
+        "currency": settings.currency,
+    }
+    prompt_file = folder / "prompt.md"
+    if not prompt_file.is_file():
+        raise ProfileError(f"{prompt_file} is missing; write the system prompt there.")
+    articles = tuple(
+        _parse_article(p, _fill(p, values)) for p in sorted((folder / "articles").glob("*.md"))
+    )
+    return Profile(
+        name=parsed.company.name,
+        system_prompt=_fill(prompt_file, values).strip(),
+        articles=articles,
+        settings=settings,
+        tools=tuple(parsed.tools.enabled) if parsed.tools.enabled is not None else None,
+        path=folder,
+    )
