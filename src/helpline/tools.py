@@ -60,7 +60,7 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
     if not match:
         return doc.strip(), {}
     described: dict[str, str] = {}
-    for line in doc[match.end() :].splitlines():
+    for line in doc[match.end() :].strip("\n").splitlines():
         arg = _ARG_LINE.match(line)
         if arg:
             described[arg.group(1)] = arg.group(2).strip()

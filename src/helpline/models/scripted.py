@@ -60,10 +60,10 @@ class ScriptedModel:
         return Reply(text=text)
 
     @staticmethod
-    def call(name: str, text: str = "", **arguments: Any) -> Reply:
+    def call(tool_name: str, /, **arguments: Any) -> Reply:
         """A reply that calls one tool with ``arguments``."""
-        call = ToolCall.make(f"call_{secrets.token_hex(6)}", name, json.dumps(arguments))
-        return Reply(text=text, tool_calls=(call,))
+        call = ToolCall.make(f"call_{secrets.token_hex(6)}", tool_name, json.dumps(arguments))
+        return Reply(tool_calls=(call,))
 
     @staticmethod
     def calls(*calls: tuple[str, dict[str, Any]]) -> Reply:
