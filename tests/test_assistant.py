@@ -200,8 +200,7 @@ async def test_restarted_stream_stores_only_the_final_text(sqlite_store: Store) 
 
 
 def _slow_echo(delay: float) -> Any:
-    async def reply(messages: list[dict[str, Any]]) -> Reply:
-        return Reply(text=f"echo {messages[-1]['content']}")
+    """A model that echoes the last message slowly, word by word."""
 
     class Slow(ScriptedModel):
         async def stream(
