@@ -5,7 +5,6 @@ Heavy modules are imported inside commands so ``helpline --help`` starts fast.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
@@ -99,6 +98,8 @@ def chat(
             "Run `helpline chat` without --conversation to start a new one."
         )
     conversation_id = conversation or assistant.new_conversation()
+    import asyncio
+
     asyncio.run(_chat_loop(assistant, conversation_id, json_output, not hide_tools))
 
 
@@ -254,6 +255,8 @@ def doctor(
     json_output: JsonOption = False,
 ) -> None:
     """Check the configuration: which backend and database, and whether they answer."""
+    import asyncio
+
     from helpline.doctor import print_report, run_checks
 
     checks = asyncio.run(
