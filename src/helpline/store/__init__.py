@@ -8,11 +8,12 @@ from helpline.store.conversations import ConversationInfo, Conversations
 from helpline.store.db import create_db_engine, default_sqlite_url, migrate, normalize_url
 from helpline.store.images import IMAGE_SCHEME, ImageRecord, Images
 from helpline.store.orders import AlreadyRefunded, Order, OrderItem, Orders, Refund
+from helpline.store.receipts import Receipts
 from helpline.store.tickets import TICKET_STATUSES, TicketInfo, Tickets
 
 
 class Store:
-    """The database behind Helpline: conversations, messages, tickets."""
+    """The database behind Helpline: conversations, tickets, images, orders, receipts."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -20,6 +21,7 @@ class Store:
         self.tickets = Tickets(engine)
         self.images = Images(engine)
         self.orders = Orders(engine)
+        self.receipts = Receipts(engine)
 
     @classmethod
     def open(cls, url: str | None = None) -> Store:
@@ -47,6 +49,7 @@ __all__ = [
     "Order",
     "OrderItem",
     "Orders",
+    "Receipts",
     "Refund",
     "Store",
     "TicketInfo",
