@@ -484,6 +484,7 @@ def test_reads_local_files_as_people_type_them(home: Path, typed: str) -> None:
         ("~/Receipts", "is a folder, not an image"),
         ("notes.txt", "The file notes.txt is not an image Helpline can read"),
         ("/dev/null", "is not a regular file"),
+        ("a" * 5000 + ".png", "There is no file at"),
     ],
 )
 def test_local_file_problems_are_explained(home: Path, typed: str, message: str) -> None:
@@ -528,6 +529,9 @@ HOME_RECEIPT = "~/Receipts/my receipt.png"
         ("r.jpg then r.jpg again", ["r.jpg"]),
         ("https://x.io/r.jpg", ["https://x.io/r.jpg"]),
         ("r.jpg\nhttps://x.io/a.png", ["r.jpg", "https://x.io/a.png"]),
+        ("https://x.io/a.png r.jpg", ["https://x.io/a.png", "r.jpg"]),
+        ("/" + "a" * 5000 + ".png " + "b" * 300 + ".jpg", []),  # names too long to exist
+        ("./x\0.png", []),
     ],
 )
 def test_find_image_references(home: Path, text: str, expected: list[str]) -> None:

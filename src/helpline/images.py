@@ -12,6 +12,7 @@ import base64
 import binascii
 import io
 import ipaddress
+import itertools
 import os
 import re
 import socket
@@ -37,19 +38,6 @@ _SHARE_INSTEAD = "Share a public link or upload the photo instead."
 _SUPPORTED = "JPEG, PNG, WebP, GIF, BMP or TIFF"
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _SNIFFED_CONTENT_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
-_IMAGE_EXTENSIONS = (
-    "jpg",
-    "jpeg",
-    "png",
-    "webp",
-    "gif",
-    "bmp",
-    "tif",
-    "tiff",
-    "heic",
-    "heif",
-    "avif",
-)
 
 _METADATA_HOSTS = frozenset(
     {
@@ -393,7 +381,7 @@ def read_local_image(path: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     spaces as terminals produce when a file is dragged in.
     """
     file = _local_path(path)
-    if not file.exists():
+    if not _exists(file):
         raise ImageError(
             f"There is no file at {file}. Check the path (put it in quotes if it contains spaces) "
             "and try again."
@@ -410,6 +398,11 @@ def read_local_image(path: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
             f"Helpline is not allowed to read {file}. Check the file's permissions, or copy it "
             "somewhere you can read it."
         ) from exc
+    except OSError as exc:
+        raise ImageError(
+            f"Couldn't read {file} ({exc.strerror}). Check the file, or copy it somewhere else "
+            "and try again."
+        ) from exc
     if len(data) > max_bytes:
         raise _size_refusal(max_bytes)
     _check_image(data, f"The file {file.name}")
@@ -422,9 +415,25 @@ def _local_path(text: str) -> Path:
     if len(cleaned) >= 2 and cleaned[0] == cleaned[-1] and cleaned[0] in "\"'":
         cleaned = cleaned[1:-1]
     file = Path(os.path.expanduser(cleaned))
-    if not file.exists() and "\\ " in cleaned:
+    if "\\ " in cleaned and not _exists(file):
         file = Path(os.path.expanduser(cleaned.replace("\\ ", " ")))
     return file
+
+
+def _exists(file: Path) -> bool:
+    """Whether `file` exists; names too long or holding NUL simply do not."""
+    try:
+        return file.exists()
+    except (OSError, ValueError):
+        return False
+
+
+def _is_file(text: str) -> bool:
+    """Whether `text`, read as a typed path, names an existing regular file."""
+    try:
+        return _local_path(text).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def normalize_image(
@@ -486,7 +495,7 @@ def _encode(image: Image.Image, image_format: str) -> NormalizedImage:
     )
 
 
-_EXTENSION = r"\.(?:" + "|".join(_IMAGE_EXTENSIONS) + r")(?![\w])"
+_EXTENSION = r"\.(?:jpe?g|png|webp|gif|bmp|tiff?|hei[cf]|avif)(?![\w])"
 _URL_PATTERN = re.compile(r"\bhttps?://[^\s<>\"'`]+", re.IGNORECASE)
 _STORED_PATTERN = re.compile(r"\bimage://[A-Za-z0-9_-]+")
 _QUOTED_PATTERN = re.compile(r"([\"'])([^\"'\n]+?" + _EXTENSION + r")\1", re.IGNORECASE)
@@ -494,6 +503,8 @@ _ANCHORED_START = re.compile(r"(?<![\w/.~\\-])(?:~[\w.-]*/|\.{1,2}/|/)")
 _EXTENSION_END = re.compile(_EXTENSION, re.IGNORECASE)
 _BARE_PATTERN = re.compile(r"(?<![\w/.~\\-])[\w.-]+(?:/[\w.-]+)*" + _EXTENSION, re.IGNORECASE)
 _MAX_WORDS_BEFORE_BARE_NAME = 4
+_MAX_CANDIDATES_PER_PATH = 8
+_MAX_PATH_LENGTH = 4096
 _BRACKETS = {")": "(", "]": "[", "}": "{"}
 
 
@@ -543,34 +554,36 @@ def _local_references(text: str, taken: list[tuple[int, int]]) -> list[tuple[int
         taken.append((start, end))
 
     for match in _QUOTED_PATTERN.finditer(text):
-        if free(match.start(), match.end()) and _local_path(match.group(2)).is_file():
+        if free(match.start(), match.end()) and _is_file(match.group(2)):
             add(match.start(), match.end(), match.group(2))
     for match in _ANCHORED_START.finditer(text):
+        if not free(match.start(), match.end()):
+            continue
         line_end = text.find("\n", match.start())
         line_end = len(text) if line_end == -1 else line_end
-        for end in _EXTENSION_END.finditer(text, match.start(), line_end):
+        limit = min(line_end, match.start() + _MAX_PATH_LENGTH)
+        ends = _EXTENSION_END.finditer(text, match.start(), limit)
+        for end in itertools.islice(ends, _MAX_CANDIDATES_PER_PATH):
             candidate = text[match.start() : end.end()]
-            if free(match.start(), end.end()) and _local_path(candidate).is_file():
+            if free(match.start(), end.end()) and _is_file(candidate):
                 add(match.start(), end.end(), candidate)
                 break
     for match in _BARE_PATTERN.finditer(text):
-        start = _longest_existing_start(text, match.start(), match.end())
-        if start is not None and free(start, match.end()):
-            add(start, match.end(), text[start : match.end()])
+        for start in reversed(_word_starts_before(text, match.start())):  # longest name first
+            if free(start, match.end()) and _is_file(text[start : match.end()]):
+                add(start, match.end(), text[start : match.end()])
+                break
     return found
 
 
-def _longest_existing_start(text: str, start: int, end: int) -> int | None:
-    """Where the longest existing file name ending at `end` begins: names may contain spaces."""
+def _word_starts_before(text: str, start: int) -> list[int]:
+    """`start` and where the few words before it on its line begin: file names hold spaces."""
     line_start = text.rfind("\n", 0, start) + 1
     starts = [start]
     while len(starts) <= _MAX_WORDS_BEFORE_BARE_NAME and starts[-1] > line_start:
         space = text.rfind(" ", line_start, starts[-1] - 1)
         starts.append(line_start if space == -1 else space + 1)
-    for candidate in reversed(starts):
-        if _local_path(text[candidate:end]).is_file():
-            return candidate
-    return None
+    return starts
 
 
 async def load_image(
