@@ -317,6 +317,11 @@ async def test_reports_a_refused_connection() -> None:
         await fetch_image(f"http://127.0.0.2:{port}/", policy=ALLOW_TEST_SERVER)
 
 
+async def test_reports_an_unknown_server() -> None:
+    with pytest.raises(ImageError, match="Couldn't find the server 'receipt.invalid'"):
+        await fetch_image("https://receipt.invalid/r.png", timeout=2)
+
+
 @pytest.mark.parametrize(
     ("address", "reason"),
     [
