@@ -318,7 +318,7 @@ async def test_reports_a_refused_connection() -> None:
 
 
 async def test_reports_an_unknown_server() -> None:
-    with pytest.raises(ImageError, match="Couldn't find the server 'receipt.invalid'"):
+    with pytest.raises(ImageError, match=r"Couldn't find the server 'receipt\.invalid'"):
         await fetch_image("https://receipt.invalid/r.png", timeout=2)
 
 
