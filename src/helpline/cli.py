@@ -174,7 +174,7 @@ def transcript(
     if json_output:
         _print_json(messages)
         return
-    from helpline.transcript_view import print_transcript
+    from helpline.views import print_transcript
 
     print_transcript(conversation_id, messages)
 
@@ -195,7 +195,7 @@ def tickets_list(
     if json_output:
         _print_json([asdict(t) for t in tickets])
         return
-    from helpline.transcript_view import print_tickets
+    from helpline.views import print_tickets
 
     print_tickets(tickets)
 
@@ -219,7 +219,7 @@ def tickets_show(
     if json_output:
         _print_json({**asdict(ticket), "messages": messages})
         return
-    from helpline.transcript_view import print_ticket
+    from helpline.views import print_ticket
 
     print_ticket(ticket, messages)
 
@@ -268,6 +268,48 @@ def doctor(
         print_report(checks)
     if not all(check.ok for check in checks):
         raise typer.Exit(1)
+
+
+@app.command()
+def receipt(
+    source: Annotated[str, typer.Argument(help="A receipt photo: a file path or a public link.")],
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Read one receipt photo into date, items, currency and total."""
+    import asyncio
+
+    from rich.console import Console
+
+    from helpline.images import ImageError, load_image
+    from helpline.receipts import ReceiptReadError, read_receipt
+
+    settings = _settings(model=model, base_url=base_url)
+    status = Console(stderr=True, highlight=False)
+
+    async def read() -> Any:
+        image = await load_image(source, local_files_allowed=True)
+        vision = settings.build_vision_model()
+        try:
+            with status.status("Reading the receipt…") as spinner:
+                return await read_receipt(
+                    image.data, image.mime, vision, on_progress=lambda text: spinner.update(text)
+                )
+        finally:
+            if vision is not None:
+                await vision.aclose()
+
+    try:
+        result = asyncio.run(read())
+    except (ImageError, ReceiptReadError) as exc:
+        _fail(str(exc))
+    if json_output:
+        _print_json(result.model_dump(mode="json"))
+        return
+    from helpline.views import print_receipt
+
+    print_receipt(result)
 
 
 def main() -> None:

@@ -1,14 +1,17 @@
-"""Human-readable views of transcripts and tickets (rich: colour only on a terminal)."""
+"""Human-readable terminal views of transcripts, tickets and receipts (colour only on a terminal)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from helpline.store import TicketInfo
+
+if TYPE_CHECKING:
+    from helpline.receipts import Receipt
 
 _ROLE_STYLE = {"system": "magenta", "user": "green", "assistant": "cyan", "tool": "yellow"}
 
@@ -86,3 +89,19 @@ def print_ticket(ticket: TicketInfo, messages: list[dict[str, Any]]) -> None:
     if messages:
         console.print(f"\n[bold]Conversation {ticket.conversation_id}[/]\n")
         print_messages(console, [m for m in messages if m["role"] != "system"])
+
+
+def print_receipt(receipt: Receipt) -> None:
+    console = Console(highlight=False)
+
+    def money(cents: int) -> str:
+        return f"{cents / 100:,.2f} {receipt.currency}"
+
+    table = Table("item", "qty", "price", title=f"Receipt · {receipt.date or 'date unreadable'}")
+    for item in receipt.items:
+        table.add_row(escape(item.name), str(item.quantity), money(item.price_in_cents))
+    if receipt.items:
+        console.print(table)
+    else:
+        console.print(f"[bold]Receipt[/] · {receipt.date or 'date unreadable'} · items unreadable")
+    console.print(f"[bold]Total: {money(receipt.total_in_cents)}[/]")

@@ -1,0 +1,56 @@
+"""The receipt tool: ``analyze_receipt_image(image_url)`` → date, items, currency, total."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+
+from helpline.images import ImageError, load_image
+from helpline.store import IMAGE_SCHEME
+from helpline.tools import ToolContext, ToolError, tool
+
+
+async def _load(image_url: str, context: ToolContext) -> tuple[bytes, str]:
+    """The image's bytes and type: an ``image://`` reference comes from this conversation's
+    uploads; anything else is fetched or read safely."""
+    if image_url.strip().startswith(IMAGE_SCHEME):
+        record = context.store.images.get(image_url.strip())
+        if record is None or record.conversation_id != context.conversation_id:
+            raise ToolError(
+                f"There is no shared image {image_url} in this conversation. "
+                "Ask the customer to upload the receipt photo again."
+            )
+        return record.data, record.mime
+    try:
+        image = await load_image(image_url, local_files_allowed=context.local_files_allowed)
+    except ImageError as exc:
+        raise ToolError(str(exc)) from exc
+    return image.data, image.mime
+
+
+@tool
+async def analyze_receipt_image(image_url: str, context: ToolContext) -> dict[str, Any]:
+    """Read a receipt photo the customer shared: its date, items, currency and total.
+
+    Args:
+        image_url: The image exactly as the customer shared it: an image://… reference, a public https link, or a file path they typed in the terminal.
+    """
+    from helpline.receipts import ReceiptReadError, read_receipt
+
+    context.progress("Fetching the image…")
+    data, mime = await _load(image_url, context)
+    try:
+        receipt = await read_receipt(data, mime, context.vision_model, on_progress=context.progress)
+    except ReceiptReadError as exc:
+        raise ToolError(str(exc)) from exc
+    result = receipt.model_dump(mode="json")
+    await anyio.to_thread.run_sync(
+        lambda: context.store.receipts.add(
+            result,
+            image_url,
+            conversation_id=context.conversation_id,
+            tool_call_id=context.tool_call_id,
+        )
+    )
+    return result
