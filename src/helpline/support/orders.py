@@ -1,0 +1,371 @@
+"""Orders and refunds: the order system behind the tools, the refund rules, and the tools.
+
+The tools ``lookup_order``, ``list_recent_orders`` and ``request_refund`` read orders from an
+:class:`OrderSystem`. By default that is Helpline's own database (``store.orders``); to use
+your shop's order system, implement the three methods and hand it to :func:`order_tools`::
+
+    from collections.abc import Sequence
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from helpline.store import AlreadyRefunded, Order, OrderItem, Refund
+    from helpline.support.orders import order_tools
+    from helpline.support.profile import load_profile
+
+
+    class ShopOrders:
+        '''Orders from your own backend (here: a dict).'''
+
+        def __init__(self) -> None:
+            self.orders = {
+                "SH-1": Order(
+                    id="SH-1", customer_name="Ada", customer_email="ada@example.com",
+                    placed_at=datetime.now(UTC), delivered_at=datetime.now(UTC),
+                    status="delivered", currency="EUR", total_cents=1200,
+                    restaurant="Pasta Place", items=(OrderItem("Lasagne", 1, 1200),),
+                )
+            }
+
+        def get(self, order_id: str) -> Order | None:
+            return self.orders.get(order_id)
+
+        def recent_for_customer(self, customer: str, limit: int = 5) -> list[Order]:
+            wanted = customer.lower()
+            return [o for o in self.orders.values()
+                    if wanted in (o.customer_email.lower(), o.customer_name.lower())][:limit]
+
+        def record_refunds(self, order_id: str, refunds: Sequence[Refund]) -> None:
+            order = self.orders[order_id]
+            if {r.item_name for r in order.refunds} & {r.item_name for r in refunds}:
+                raise AlreadyRefunded(order_id)
+            self.orders[order_id] = replace(order, refunds=order.refunds + tuple(refunds))
+
+
+    tools = order_tools(load_profile(), ShopOrders())  # offer these to the assistant
+
+The refund rules are enforced here, in code, whatever the model says: a refund is possible
+only for a delivered order, within the profile's ``refund_window_days`` after delivery, for
+items on the order, each item once, and never for more than the customer paid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Protocol
+
+from pydantic import Field, StringConstraints
+
+from helpline.store.orders import AlreadyRefunded, Order, OrderItem, Refund
+from helpline.store.tables import utcnow
+from helpline.support.profile import Profile
+from helpline.tools import Tool, ToolContext, ToolError, tool
+
+OrderId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class OrderSystem(Protocol):
+    """Where orders live. ``store.orders`` is one; implement these three methods for your own."""
+
+    def get(self, order_id: str) -> Order | None:
+        """The order with this id, or ``None``."""
+        ...
+
+    def recent_for_customer(self, customer: str, limit: int = 5) -> list[Order]:
+        """The customer's latest orders, newest first; ``customer`` is an email or a full name."""
+        ...
+
+    def record_refunds(self, order_id: str, refunds: Sequence[Refund]) -> None:
+        """Record the refunds, all or none; raise ``AlreadyRefunded`` if an item already has one."""
+        ...
+
+
+def money(cents: int, currency: str) -> str:
+    """An amount as customers read it, e.g. ``12.50 EUR``."""
+    return f"{cents / 100:.2f} {currency}"
+
+
+def normalize_order_id(order_id: str) -> str:
+    """Order numbers as customers type them: ``#dd-10234`` is ``DD-10234``."""
+    return order_id.strip().lstrip("#").strip().upper()
+
+
+def refundable_until(order: Order, window_days: int) -> datetime | None:
+    """The last moment a refund may be asked for; ``None`` before delivery."""
+    if order.delivered_at is None:
+        return None
+    return order.delivered_at + timedelta(days=window_days)
+
+
+class _Refusal(Exception):
+    """A refund rule said no: which rule, why, and what the customer can do instead."""
+
+    def __init__(self, rule: str, message: str, next_step: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+        self.next_step = next_step
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "approved": False,
+            "rule": self.rule,
+            "message": self.message,
+            "next_step": self.next_step,
+        }
+
+
+_ASK_A_PERSON = "If the customer still needs help, offer to connect them with a person."
+
+
+def _unknown_order(order_id: str) -> _Refusal:
+    return _Refusal(
+        "unknown_order",
+        f"There is no order {order_id}.",
+        "Ask the customer to check the order number in their confirmation email "
+        "(it looks like DD-10234), or find it with list_recent_orders and their email address.",
+    )
+
+
+def _squash(name: str) -> str:
+    return " ".join(name.casefold().split())
+
+
+def _match_items(order: Order, names: Sequence[str]) -> list[OrderItem]:
+    """The order's items named by the customer: exact name first, else one partial match."""
+    matched: list[OrderItem] = []
+    unknown: list[str] = []
+    for name in names:
+        wanted = _squash(name)
+        exact = [i for i in order.items if _squash(i.name) == wanted]
+        partial = [i for i in order.items if wanted in _squash(i.name) or _squash(i.name) in wanted]
+        found = exact or (partial if len(partial) == 1 else [])
+        if not found:
+            unknown.append(name)
+        elif found[0] not in matched:
+            matched.append(found[0])
+    if unknown:
+        on_order = ", ".join(i.name for i in order.items)
+        raise _Refusal(
+            "unknown_item",
+            f"Order {order.id} has no item called {', '.join(repr(u) for u in unknown)}. "
+            f"It contains: {on_order}.",
+            "Ask the customer which of these items the problem was with, then try again "
+            "with their exact names.",
+        )
+    return matched
+
+
+def _check_refundable(
+    order: Order, items: list[OrderItem], window_days: int, now: datetime
+) -> None:
+    """Raise a refusal naming the rule a refund of ``items`` would break."""
+    refunded = {r.item_name: r for r in order.refunds}
+    repeats = [refunded[i.name] for i in items if i.name in refunded]
+    if repeats:
+        done = ", ".join(
+            f"{r.item_name} ({money(r.amount_cents, order.currency)}"
+            + (f", ticket #{r.ticket_id})" if r.ticket_id else ")")
+            for r in repeats
+        )
+        raise _Refusal(
+            "already_refunded",
+            f"Already refunded on order {order.id}: {done}. Each item can be refunded once.",
+            "Tell the customer the earlier refund stands. " + _ASK_A_PERSON,
+        )
+    if order.delivered_at is None:
+        raise _Refusal(
+            "not_delivered",
+            f"Order {order.id} is {order.status} and was never marked delivered; "
+            "refunds are for delivered orders.",
+            "If it is on its way, tell the customer to follow it in the app. If it was "
+            "cancelled or never arrived, offer to connect them with a person.",
+        )
+    if now > order.delivered_at + timedelta(days=window_days):
+        raise _Refusal(
+            "refund_window",
+            f"Order {order.id} was delivered on {order.delivered_at:%Y-%m-%d}, more than "
+            f"{window_days} days ago; refunds are possible for {window_days} days after delivery.",
+            _ASK_A_PERSON,
+        )
+    if order.total_cents - order.refunded_cents <= 0:
+        raise _Refusal(
+            "amount_cap",
+            f"Everything paid for order {order.id} "
+            f"({money(order.total_cents, order.currency)}) has already been refunded.",
+            _ASK_A_PERSON,
+        )
+
+
+def _plan_refunds(
+    order: Order, items: list[OrderItem], reason: str, request_id: str, now: datetime
+) -> list[Refund]:
+    """One refund per item, trimmed so the order never pays back more than was paid."""
+    left = order.total_cents - order.refunded_cents
+    refunds = []
+    for item in items:
+        amount = min(item.total_cents, left)
+        left -= amount
+        refunds.append(
+            Refund(item.name, item.quantity, amount, reason, request_id=request_id, created_at=now)
+        )
+    return refunds
+
+
+def _approved(
+    order: Order, refunds: Sequence[Refund], ticket_id: int, requested_cents: int
+) -> dict[str, Any]:
+    total = sum(r.amount_cents for r in refunds)
+    names = ", ".join(r.item_name for r in refunds)
+    message = (
+        f"Refund of {money(total, order.currency)} approved for {names} on order {order.id} "
+        f"(ticket #{ticket_id}). It goes back to the payment method used for the order."
+    )
+    if total < requested_cents:
+        message += (
+            f" The items cost {money(requested_cents, order.currency)}, but refunds never exceed "
+            f"what was paid for the order ({money(order.total_cents, order.currency)})."
+        )
+    return {
+        "approved": True,
+        "order_id": order.id,
+        "items": [
+            {"name": r.item_name, "quantity": r.quantity, "amount_cents": r.amount_cents}
+            for r in refunds
+        ],
+        "amount_cents": total,
+        "currency": order.currency,
+        "ticket_id": ticket_id,
+        "message": message,
+    }
+
+
+def _summary(order: Order, window_days: int) -> dict[str, Any]:
+    deadline = refundable_until(order, window_days)
+    return {
+        "order_id": order.id,
+        "restaurant": order.restaurant,
+        "status": order.status,
+        "placed_at": order.placed_at.isoformat(),
+        "delivered_at": order.delivered_at.isoformat() if order.delivered_at else None,
+        "total_cents": order.total_cents,
+        "currency": order.currency,
+        "refundable_until": deadline.isoformat() if deadline else None,
+    }
+
+
+def _details(order: Order, window_days: int) -> dict[str, Any]:
+    return {
+        **_summary(order, window_days),
+        "customer_name": order.customer_name,
+        "items": [
+            {"name": i.name, "quantity": i.quantity, "unit_price_cents": i.unit_price_cents}
+            for i in order.items
+        ],
+        "refunds": [
+            {"item": r.item_name, "amount_cents": r.amount_cents, "ticket_id": r.ticket_id}
+            for r in order.refunds
+        ],
+    }
+
+
+def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Tool]:
+    """``lookup_order``, ``list_recent_orders`` and ``request_refund`` over ``system``.
+
+    Without ``system``, orders come from the conversation's store (``context.store.orders``).
+    """
+    window_days = profile.settings.refund_window_days
+
+    def orders_of(context: ToolContext) -> OrderSystem:
+        return system if system is not None else context.store.orders
+
+    @tool
+    def lookup_order(order_id: OrderId, context: ToolContext) -> dict[str, Any]:
+        """Look up one order: status, delivery time, items, prices, refunds and the refund deadline.
+
+        Args:
+            order_id: The order number, e.g. DD-10234.
+        """
+        wanted = normalize_order_id(order_id)
+        order = orders_of(context).get(wanted)
+        if order is None:
+            unknown = _unknown_order(wanted)
+            raise ToolError(f"{unknown.message} {unknown.next_step}")
+        return _details(order, window_days)
+
+    @tool
+    def list_recent_orders(customer: Text, context: ToolContext) -> dict[str, Any]:
+        """List a customer's five most recent orders, to find the order they mean.
+
+        Args:
+            customer: The email address on the customer's account (or their full name).
+        """
+        found = orders_of(context).recent_for_customer(customer, limit=5)
+        if not found:
+            return {
+                "orders": [],
+                "message": f"No orders found for {customer!r}. Ask for the email address "
+                "the customer used to order, or for the order number.",
+            }
+        return {"orders": [_summary(o, window_days) for o in found]}
+
+    @tool
+    def request_refund(
+        order_id: OrderId,
+        items: Annotated[list[Text], Field(min_length=1, max_length=50)],
+        reason: Text,
+        context: ToolContext,
+    ) -> dict[str, Any]:
+        """Refund items of an order that were missing, wrong, damaged or cold, and file a refund ticket.
+
+        The refund rules are checked here; report the result to the customer as it is.
+
+        Args:
+            order_id: The order number, e.g. DD-10234.
+            items: Names of the affected items, as listed on the order.
+            reason: What went wrong, in the customer's words, e.g. "pizza arrived cold".
+        """
+        orders = orders_of(context)
+        wanted = normalize_order_id(order_id)
+        order = orders.get(wanted)
+        try:
+            if order is None:
+                raise _unknown_order(wanted)
+            chosen = _match_items(order, items)
+            requested = sum(i.total_cents for i in chosen)
+            earlier = [r for r in order.refunds if r.request_id == context.tool_call_id]
+            replayed = bool(earlier) and {r.item_name for r in earlier} == {i.name for i in chosen}
+            if replayed:  # this very call went through before and is being retried
+                planned = earlier
+            else:
+                now = utcnow()
+                _check_refundable(order, chosen, window_days, now)
+                planned = _plan_refunds(order, chosen, reason, context.tool_call_id, now)
+            amount = sum(r.amount_cents for r in planned)
+            ticket, _ = context.store.tickets.create(  # one ticket per call, also when retried
+                order.customer_name,
+                f"Refund of {money(amount, order.currency)} on order {order.id} for "
+                f"{', '.join(i.name for i in chosen)}: {reason}",
+                conversation_id=context.conversation_id,
+                tool_call_id=context.tool_call_id,
+                category="refund",
+                amount_cents=amount,
+            )
+            refunds = [replace(r, ticket_id=ticket.id) for r in planned]
+            if not replayed:
+                try:
+                    orders.record_refunds(order.id, refunds)
+                except AlreadyRefunded as exc:
+                    context.store.tickets.set_status(ticket.id, "closed")
+                    raise _Refusal(
+                        "already_refunded",
+                        f"These items were refunded by another request just now ({exc}).",
+                        "Tell the customer the earlier refund stands.",
+                    ) from exc
+            return _approved(order, refunds, ticket.id, requested)
+        except _Refusal as refusal:
+            return refusal.result()
+
+    return [lookup_order, list_recent_orders, request_refund]
