@@ -1,0 +1,58 @@
+"""Handing a conversation to a person: the ``escalate_to_human`` tool."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import StringConstraints
+
+from helpline.support.profile import Profile
+from helpline.tools import Tool, ToolContext, tool
+
+WAITING_FOR_AGENT = "waiting_for_agent"
+_OPEN = ("open", "in_progress", "waiting_on_customer")
+
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=2000)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def handoff_tools(profile: Profile) -> list[Tool]:
+    """``escalate_to_human``, telling customers when ``profile``'s agents work."""
+    hours = profile.settings.support_hours
+    team = f"the {profile.name} support team"
+
+    @tool
+    def escalate_to_human(
+        reason: Reason, context: ToolContext, name: Name | None = None
+    ) -> dict[str, Any]:
+        """Hand the conversation to a human support agent, who will reply in this conversation.
+
+        Use it when the customer asks for a person, reports a food safety or allergy problem,
+        is very upset, or the issue is still unsolved after two tries.
+
+        Args:
+            reason: One line for the agent: what the customer needs and what was tried.
+            name: The customer's name, if they gave it.
+        """
+        tickets = context.store.tickets
+        earlier = tickets.find(conversation_id=context.conversation_id)
+        handoff = next((t for t in earlier if t.category == "handoff" and t.status in _OPEN), None)
+        if handoff is None:  # one open handoff ticket per conversation is enough
+            known_name = name or next((t.name for t in earlier), "Unknown customer")
+            handoff, _ = tickets.create(
+                known_name,
+                reason,
+                conversation_id=context.conversation_id,
+                tool_call_id=context.tool_call_id,
+                category="handoff",
+            )
+        context.store.conversations.set_status(context.conversation_id, WAITING_FOR_AGENT)
+        when = f" Our agents work {hours}." if hours else ""
+        return {
+            "status": WAITING_FOR_AGENT,
+            "ticket_id": handoff.id,
+            "message": f"A person from {team} will take over this conversation and reply "
+            f"here.{when} Your reference is ticket #{handoff.id}.",
+        }
+
+    return [escalate_to_human]
