@@ -1,0 +1,76 @@
+"""The FastAPI application, and how ``helpline serve`` runs it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from helpline.assistant import Assistant
+from helpline.config import Settings
+from helpline.server import routes_conversations, routes_pages, routes_tickets
+from helpline.server.errors import install_error_handlers
+from helpline.server.inputs import BodyLimit
+from helpline.server.ratelimit import RateLimits
+from helpline.server.routes_pages import STATIC
+from helpline.server.state import ServerState
+
+_SETTINGS_ENV = "HELPLINE_SERVE_SETTINGS"
+"""Settings (with command-line overrides) handed from ``serve`` to its worker processes."""
+
+DESCRIPTION = """\
+Customer chat with streamed answers (server-sent events) and the agents' tickets API.
+
+Customers authenticate with the bearer token `POST /api/conversations` returns; agents with
+`HELPLINE_ADMIN_KEY`. Errors are `{"error": {"message": ...}}`. Rate limits are per worker
+process: a client address and a conversation each have a token bucket; over it, `429` with
+`Retry-After`.
+"""
+
+
+def create_app(
+    assistant: Assistant, settings: Settings, *, limits: RateLimits | None = None
+) -> FastAPI:
+    """The HTTP API and web pages over ``assistant``."""
+    app = FastAPI(title="Helpline", version="0.1.0", description=DESCRIPTION)
+    app.state.helpline = ServerState(assistant, settings, limits or RateLimits())
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit)
+    app.include_router(routes_conversations.router)
+    app.include_router(routes_tickets.router)
+    app.include_router(routes_pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` and worker processes: settings from ``serve`` or the env."""
+    from helpline.app import build_assistant
+
+    handed = os.environ.get(_SETTINGS_ENV)
+    settings = Settings(**json.loads(handed)) if handed else Settings.from_env()
+    return create_app(build_assistant(settings), settings)
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Run the server until interrupted (``helpline serve``)."""
+    import uvicorn
+
+    from helpline.app import build_assistant
+    from helpline.store import Store
+
+    common = {"host": host, "port": port, "timeout_graceful_shutdown": 30}
+    if workers <= 1:
+        uvicorn.run(create_app(build_assistant(settings), settings), **common)  # type: ignore[arg-type]
+        return
+    Store.open(settings.database_url).close()  # migrate once, before the workers race to
+    os.environ[_SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
+    uvicorn.run(
+        "helpline.server.app:create_app_from_env",
+        factory=True,
+        workers=workers,
+        **common,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,76 @@
+"""In-process token buckets: per client address and per conversation.
+
+State lives in each worker process, so with ``--workers N`` a client gets up to N times
+the rate; put a shared limiter (the reverse proxy) in front for a hard global limit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from helpline.server.errors import ApiError
+
+
+@dataclass(frozen=True)
+class Rate:
+    """``burst`` requests at once, refilled at ``per_second``."""
+
+    burst: float
+    per_second: float
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """The server's limits; the defaults suit one person typing, and a busy office behind NAT."""
+
+    per_client: Rate = Rate(burst=120, per_second=4)
+    """Every API request from one address."""
+    per_conversation: Rate = Rate(burst=6, per_second=0.25)
+    """Messages to one conversation."""
+
+
+class TokenBuckets:
+    """One bucket per key; full buckets are forgotten so memory stays bounded."""
+
+    def __init__(self, rate: Rate, *, max_keys: int = 100_000) -> None:
+        self.rate = rate
+        self.max_keys = max_keys
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, last refill time)
+
+    def take(self, key: str, now: float | None = None) -> float:
+        """Take one token; returns 0 when allowed, else the seconds until one is available."""
+        now = time.monotonic() if now is None else now
+        tokens, last = self._buckets.get(key, (self.rate.burst, now))
+        tokens = min(self.rate.burst, tokens + (now - last) * self.rate.per_second)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            return (1 - tokens) / self.rate.per_second
+        if len(self._buckets) >= self.max_keys:
+            self._forget_full(now)
+        self._buckets[key] = (tokens - 1, now)
+        return 0.0
+
+    def _forget_full(self, now: float) -> None:
+        rate = self.rate
+        self._buckets = {
+            key: (tokens, last)
+            for key, (tokens, last) in self._buckets.items()
+            if tokens + (now - last) * rate.per_second < rate.burst
+        }
+        if len(self._buckets) >= self.max_keys:  # a flood of fresh keys: keep the newest half
+            recent = list(self._buckets.items())[-(self.max_keys // 2) :]
+            self._buckets = dict(recent)
+
+
+def enforce(buckets: TokenBuckets, key: str, what: str) -> None:
+    """Raise a 429 with ``Retry-After`` when ``key`` is over its rate."""
+    wait = buckets.take(key)
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        raise ApiError(
+            429,
+            f"Too many {what}. Wait {seconds} second{'s' if seconds > 1 else ''} and try again.",
+            {"Retry-After": str(seconds)},
+        )

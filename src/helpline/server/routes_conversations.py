@@ -1,0 +1,173 @@
+"""Customer API: start a conversation, send a message (answer streamed as SSE), read it back."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from helpline.messages import UserMessage
+from helpline.server.auth import Caller, bearer, check_conversation_access, new_token
+from helpline.server.errors import ApiError
+from helpline.server.inputs import MAX_TEXT_CHARS, MessageIn, read_message
+from helpline.server.ratelimit import enforce
+from helpline.server.sse import stream_turn
+from helpline.server.state import ServerState, limit_client, server_state
+from helpline.store import IMAGE_SCHEME, ConversationInfo
+
+router = APIRouter(
+    prefix="/api/conversations", tags=["conversations"], dependencies=[Depends(limit_client)]
+)
+
+ConversationId = Annotated[str, Path(max_length=64, description="The conversation's id.")]
+State = Annotated[ServerState, Depends(server_state)]
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class Created(BaseModel):
+    id: str
+    token: str
+    """The customer's bearer secret for this conversation; shown once, stored only hashed."""
+
+
+class ConversationOut(BaseModel):
+    id: str
+    status: str
+    messages: list[dict[str, Any]]
+    """OpenAI wire-form messages; the system prompt is shown to agents only."""
+
+
+async def _authorise(
+    state: ServerState, request: Request, conversation_id: str
+) -> tuple[Caller, ConversationInfo]:
+    credential = bearer(request)
+    conversation = await anyio.to_thread.run_sync(
+        state.assistant.store.conversations.get, conversation_id
+    )
+    caller = check_conversation_access(credential, conversation, state.settings.admin_key)
+    assert conversation is not None  # access is refused for unknown ids
+    return caller, conversation
+
+
+@router.post("", status_code=201, response_model=Created)
+async def create_conversation(state: State) -> Created:
+    """Start a conversation. Keep the token: it is needed for every later request."""
+    token, token_hash = new_token()
+    conversation_id = await anyio.to_thread.run_sync(
+        lambda: state.assistant.new_conversation(token_hash=token_hash)
+    )
+    return Created(id=conversation_id, token=token)
+
+
+_MESSAGE_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": MessageIn.model_json_schema()},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "text": {"type": "string", "maxLength": MAX_TEXT_CHARS},
+                    "image": {"type": "string", "format": "binary", "description": "≤ 10 MB"},
+                    "image_url": {"type": "string"},
+                },
+            }
+        },
+    },
+}
+_SSE_RESPONSE = {
+    200: {
+        "description": (
+            "Server-sent events: text {delta}, tool_call {id, name, arguments}, tool_progress "
+            "{id, text}, tool_result {id, name, content}, restart {} (drop the partial text), "
+            "done {message_id, usage}, error {message}."
+        ),
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.post(
+    "/{conversation_id}/messages",
+    openapi_extra={"requestBody": _MESSAGE_BODY},
+    responses=_SSE_RESPONSE,  # type: ignore[arg-type]
+    response_class=StreamingResponse,
+)
+async def send_message(
+    conversation_id: ConversationId, request: Request, state: State
+) -> StreamingResponse:
+    """Send the customer's message; the answer streams back as it is generated.
+
+    The turn finishes and is stored even if the client goes away mid-stream.
+    """
+    caller, _ = await _authorise(state, request, conversation_id)
+    if caller.admin:
+        raise ApiError(
+            403, "Agents can read conversations but not write in them. Use the customer's token."
+        )
+    enforce(state.per_conversation, conversation_id, "messages in this conversation")
+    incoming = await read_message(request)
+    reference = None
+    if incoming.upload is not None:
+        upload = incoming.upload
+        record = await anyio.to_thread.run_sync(
+            lambda: state.assistant.store.images.add(
+                upload.data, upload.mime, f"upload:{upload.filename}", conversation_id
+            )
+        )
+        reference = record.reference
+    message = UserMessage(content=incoming.content(reference))
+    events = state.assistant.run_turn(conversation_id, message)
+    return StreamingResponse(
+        stream_turn(events), media_type="text/event-stream", headers=SSE_HEADERS
+    )
+
+
+@router.get("/{conversation_id}", response_model=ConversationOut)
+async def get_conversation(
+    conversation_id: ConversationId, request: Request, state: State
+) -> ConversationOut:
+    """The conversation so far (for its customer token or the admin key)."""
+    caller, info = await _authorise(state, request, conversation_id)
+    messages = await anyio.to_thread.run_sync(
+        state.assistant.store.conversations.messages, conversation_id
+    )
+    return ConversationOut(id=info.id, status=info.status, messages=visible(messages, caller))
+
+
+def visible(messages: list[dict[str, Any]], caller: Caller) -> list[dict[str, Any]]:
+    """What ``caller`` may see: customers don't see the system prompt."""
+    return messages if caller.admin else [m for m in messages if m.get("role") != "system"]
+
+
+@router.get(
+    "/{conversation_id}/images/{image_id}",
+    response_class=Response,
+    responses={200: {"content": {"image/*": {}}, "description": "The image, as stored."}},
+)
+async def get_image(
+    conversation_id: ConversationId,
+    image_id: Annotated[str, Path(max_length=64)],
+    request: Request,
+    state: State,
+) -> Response:
+    """An image shared in this conversation (``image://ID`` in a message), for the page to show."""
+    await _authorise(state, request, conversation_id)
+    record = await anyio.to_thread.run_sync(
+        state.assistant.store.images.get, image_id.removeprefix(IMAGE_SCHEME)
+    )
+    if record is None or record.conversation_id != conversation_id:
+        raise ApiError(404, "This conversation has no image with that id.")
+    return Response(
+        record.data,
+        media_type=record.mime,
+        headers={
+            "Cache-Control": "private, max-age=86400",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )

@@ -1,0 +1,102 @@
+"""Agents' API (admin key only): list tickets, read one with its conversation, change its status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict
+
+from helpline.server.auth import require_admin
+from helpline.server.errors import ApiError
+from helpline.server.state import ServerState, limit_client, server_state
+from helpline.store import TicketInfo
+
+TicketStatus = Literal["open", "in_progress", "waiting_on_customer", "resolved", "closed"]
+
+
+def _admin(request: Request) -> None:
+    require_admin(request, server_state(request).settings.admin_key)
+
+
+router = APIRouter(
+    prefix="/api/tickets", tags=["tickets"], dependencies=[Depends(limit_client), Depends(_admin)]
+)
+State = Annotated[ServerState, Depends(server_state)]
+
+
+class TicketOut(BaseModel):
+    id: int
+    conversation_id: str | None
+    name: str
+    issue: str
+    category: str
+    amount_cents: int | None
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, ticket: TicketInfo) -> TicketOut:
+        return cls.model_validate(ticket, from_attributes=True)
+
+
+class TicketList(BaseModel):
+    tickets: list[TicketOut]
+
+
+class TicketDetail(TicketOut):
+    messages: list[dict[str, Any]]
+    """The conversation behind the ticket, in wire form (empty if there is none)."""
+
+
+class TicketPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: TicketStatus
+
+
+def _not_found(ticket_id: int) -> ApiError:
+    return ApiError(404, f"There is no ticket #{ticket_id}. Check the number in the tickets list.")
+
+
+@router.get("", response_model=TicketList)
+async def list_tickets(
+    state: State,
+    status: Annotated[
+        TicketStatus | None, Query(description="Only tickets in this status.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> TicketList:
+    """Tickets, newest first."""
+    tickets = await anyio.to_thread.run_sync(
+        lambda: state.assistant.store.tickets.find(status=status, limit=limit)
+    )
+    return TicketList(tickets=[TicketOut.of(t) for t in tickets])
+
+
+@router.get("/{ticket_id}", response_model=TicketDetail)
+async def get_ticket(ticket_id: int, state: State) -> TicketDetail:
+    """One ticket and the conversation the assistant filed it from."""
+    store = state.assistant.store
+    ticket = await anyio.to_thread.run_sync(store.tickets.get, ticket_id)
+    if ticket is None:
+        raise _not_found(ticket_id)
+    messages: list[dict[str, Any]] = []
+    if ticket.conversation_id:
+        messages = await anyio.to_thread.run_sync(
+            store.conversations.messages, ticket.conversation_id
+        )
+    return TicketDetail(**TicketOut.of(ticket).model_dump(), messages=messages)
+
+
+@router.patch("/{ticket_id}", response_model=TicketOut)
+async def update_ticket(ticket_id: int, patch: TicketPatch, state: State) -> TicketOut:
+    """Change a ticket's status."""
+    ticket = await anyio.to_thread.run_sync(
+        state.assistant.store.tickets.set_status, ticket_id, patch.status
+    )
+    if ticket is None:
+        raise _not_found(ticket_id)
+    return TicketOut.of(ticket)
