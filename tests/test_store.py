@@ -1,0 +1,101 @@
+"""Persistence on SQLite and PostgreSQL: migrations, ordering, leases, tickets, images."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+
+from helpline.store import Store, normalize_url
+
+
+@pytest.mark.parametrize(
+    ("written", "used"),
+    [
+        ("postgresql://u@h:5432/db", "postgresql+psycopg://u@h:5432/db"),
+        ("postgres://u:p@h/db", "postgresql+psycopg://u:p@h/db"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("sqlite:///x.db", "sqlite:///x.db"),
+    ],
+)
+def test_urls_are_accepted_as_people_write_them(written: str, used: str) -> None:
+    assert normalize_url(written) == used
+
+
+def test_migrations_create_every_table_and_are_idempotent(store: Store) -> None:
+    tables = set(inspect(store.engine).get_table_names())
+    assert {
+        "conversations",
+        "messages",
+        "tickets",
+        "images",
+        "receipts",
+        "alembic_version",
+    } <= tables
+    Store.open(
+        store.url if "sqlite" in store.url else store.engine.url.render_as_string(False)
+    ).close()
+
+
+def test_a_new_sqlite_file_is_created_with_its_folder(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "folder" / "helpline.db"
+    Store.open(f"sqlite:///{path}").close()
+    assert path.is_file()
+
+
+def test_messages_keep_their_order_and_exact_form(store: Store) -> None:
+    conversation_id = store.conversations.create()
+    wires = [
+        {"role": "user", "content": [{"type": "text", "text": "é 😀"}]},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{\"a\": 1}"}}]},
+        {"role": "tool", "tool_call_id": "c", "content": "ok"},
+    ]  # fmt: skip
+    for wire in wires:
+        store.conversations.append(conversation_id, [wire], prompt_tokens=3, completion_tokens=2)
+    assert store.conversations.messages(conversation_id) == wires
+    info = store.conversations.get(conversation_id)
+    assert info is not None
+    assert (info.message_count, info.prompt_tokens, info.completion_tokens) == (3, 9, 6)
+    assert store.conversations.latest_id() == conversation_id
+
+
+def test_turn_lease_is_exclusive_until_released_or_expired(store: Store) -> None:
+    conversation_id = store.conversations.create()
+    minute = timedelta(minutes=1)
+    assert store.conversations.try_lock_turn(conversation_id, "worker-a", minute)
+    assert not store.conversations.try_lock_turn(conversation_id, "worker-b", minute)
+    store.conversations.unlock_turn(conversation_id, "worker-b")  # not the holder: no effect
+    assert not store.conversations.try_lock_turn(conversation_id, "worker-b", minute)
+    store.conversations.unlock_turn(conversation_id, "worker-a")
+    assert store.conversations.try_lock_turn(conversation_id, "worker-b", timedelta(seconds=-1))
+    assert store.conversations.try_lock_turn(conversation_id, "worker-c", minute)  # expired lease
+
+
+def test_tickets_status_and_filters(store: Store) -> None:
+    conversation_id = store.conversations.create()
+    first, created = store.tickets.create("Omar", "login", conversation_id=conversation_id)
+    second, _ = store.tickets.create("Ana", "refund", category="refund", amount_cents=450)
+    assert created and (first.id, second.id) == (1, 2)
+    store.tickets.set_status(first.id, "resolved")
+    assert [t.id for t in store.tickets.find(status="open")] == [2]
+    assert [t.id for t in store.tickets.find(conversation_id=conversation_id)] == [1]
+    assert store.tickets.set_status(99, "open") is None
+    with pytest.raises(ValueError, match="unknown status 'done'"):
+        store.tickets.set_status(1, "done")
+
+
+def test_images_are_stored_once_and_found_by_reference(store: Store) -> None:
+    conversation_id = store.conversations.create()
+    record = store.images.add(b"\x89PNG...", "image/png", "upload:r.png", conversation_id)
+    assert record.reference.startswith("image://")
+    assert store.images.get(record.reference) == record
+    assert store.images.get("image://missing") is None
+
+
+def test_receipts_are_linked_to_their_conversation(store: Store) -> None:
+    conversation_id = store.conversations.create()
+    data = {"date": "2018-12-25", "items": [], "currency": "MYR", "total_in_cents": 8090}
+    store.receipts.add(data, "image://x", conversation_id=conversation_id, tool_call_id="c1")
+    assert store.receipts.for_conversation(conversation_id) == [data]
