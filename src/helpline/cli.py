@@ -88,10 +88,14 @@ def chat(
 ) -> None:
     """Chat in the terminal, answers streamed. Type `exit` to leave; reads piped input too."""
     from helpline.app import build_assistant
+    from helpline.support import ProfileError
 
     settings = _settings(model=model, base_url=base_url, database_url=database_url, gguf=gguf)
     store = _open_store(settings)
-    assistant = build_assistant(settings, local_files_allowed=True, store=store)
+    try:
+        assistant = build_assistant(settings, local_files_allowed=True, store=store)
+    except ProfileError as exc:
+        _fail(f"The company profile could not be loaded: {exc} (HELPLINE_PROFILE)")
     if conversation is not None and store.conversations.get(conversation) is None:
         _fail(
             f"There is no conversation {conversation!r}. "
