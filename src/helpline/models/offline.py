@@ -1,0 +1,586 @@
+"""The embedded offline assistant: a deterministic support policy behind the model protocol.
+
+It reads the conversation exactly as an LLM would (wire-form messages and tool schemas),
+works out what the customer needs, fills the arguments a tool needs from what they said,
+asks for what is missing, and emits real tool calls; tool results become short replies.
+It is stateless (everything comes from the messages) and never invents a fact.
+Routing is the ``ROUTES`` table: intent → tiers of tools, each argument filled from a slot.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from helpline.messages import ToolCall
+from helpline.models.base import (
+    Finish,
+    ModelError,
+    ModelEvent,
+    ResponseFormat,
+    TextDelta,
+    ToolCallReady,
+    Usage,
+)
+from helpline.models.offline_intents import (
+    GENERIC_PROBLEM,
+    Asked,
+    Intent,
+    Reading,
+    asked_for,
+    read_message,
+)
+from helpline.models.offline_replies import (
+    DEFAULT_FOLLOW_UP,
+    FOLLOW_UPS,
+    is_error,
+    read_json,
+    read_receipt,
+    receipt_items,
+    receipt_summary,
+    render_result,
+)
+
+NOTICE = (
+    "(You're chatting with Helpline's built-in offline assistant. For full AI answers, set "
+    "XAI_API_KEY to use Grok, or HELPLINE_BASE_URL and HELPLINE_API_KEY for another "
+    "OpenAI-compatible endpoint.)"
+)
+
+
+class Slot(StrEnum):
+    """A value a tool argument is filled from."""
+
+    NAME = "name"
+    ISSUE = "issue"
+    ORDER_ID = "order_id"
+    ITEMS = "items"
+    IMAGE_URL = "image_url"
+    QUERY = "query"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Call ``tool`` with each argument filled from its slot; ``preface`` is said first.
+
+    ``prepare`` names a route that can find a missing slot (an order's items come from
+    looking the order up), called first when it is on offer.
+    """
+
+    tool: str
+    arguments: Mapping[str, Slot]
+    preface: str
+    prepare: Mapping[Slot, Route] = field(default_factory=dict)
+
+
+_TICKET = Route(
+    "create_customer_ticket",
+    {"name": Slot.NAME, "issue": Slot.ISSUE},
+    "Thanks, {name}. I'm filing a ticket for you now.",
+)
+_SEARCH = Route("search_help_center", {"query": Slot.QUERY}, "Let me check the help centre.")
+_RECEIPT = Route(
+    "analyze_receipt_image", {"image_url": Slot.IMAGE_URL}, "Let me read that receipt."
+)
+_LOOKUP = Route("lookup_order", {"order_id": Slot.ORDER_ID}, "Let me look up order {order_id}.")
+_RECENT = Route(
+    "list_recent_orders", {"customer": Slot.NAME}, "Let me find your recent orders, {name}."
+)
+_REFUND = Route(
+    "request_refund",
+    {"order_id": Slot.ORDER_ID, "items": Slot.ITEMS, "reason": Slot.ISSUE},
+    "I'm requesting a refund for order {order_id}.",
+    prepare={Slot.ITEMS: _LOOKUP},
+)
+_ESCALATE = Route(
+    "escalate_to_human", {"reason": Slot.ISSUE}, "I'm passing this to a person on our team."
+)
+
+# Intent → tiers. The first tier with any tool on offer is used; in it, the first route whose
+# slots are all filled is called, else the customer is asked for the first route's missing slot.
+ROUTES: dict[Intent, tuple[tuple[Route, ...], ...]] = {
+    Intent.RECEIPT: ((_RECEIPT,), (_TICKET,)),
+    Intent.ORDER: ((_LOOKUP, _RECENT), (_TICKET,)),
+    Intent.REFUND: ((_REFUND,), (_TICKET,)),
+    Intent.HUMAN: ((_ESCALATE,), (_TICKET,)),
+    Intent.PROBLEM: ((_TICKET,), (_SEARCH,)),
+    Intent.POLICY: ((_SEARCH,), (_TICKET,)),
+}
+_PRIORITY = (
+    Intent.RECEIPT,
+    Intent.ORDER,
+    Intent.HUMAN,
+    Intent.REFUND,
+    Intent.PROBLEM,
+    Intent.POLICY,
+)
+_CASE = (Intent.HUMAN, Intent.REFUND, Intent.PROBLEM)
+_SMALL_TALK = frozenset({Intent.GREETING, Intent.THANKS, Intent.GOODBYE, Intent.CANCEL})
+_RESOLVING = frozenset({"create_customer_ticket", "request_refund", "escalate_to_human"})
+
+# What to ask when a slot is missing, by (tool, slot) or by slot.
+QUESTIONS: dict[tuple[str, Slot] | Slot, str] = {
+    ("create_customer_ticket", Slot.NAME): "Could you tell me your name so I can file a ticket?",
+    (
+        "list_recent_orders",
+        Slot.NAME,
+    ): "If you don't have it, tell me your name and I'll find your recent orders.",
+    ("escalate_to_human", Slot.ISSUE): "Sure. What would you like them to help with?",
+    Slot.NAME: "Could you tell me your name?",
+    Slot.ORDER_ID: "What's the order number? You'll find it in the app under Orders (it looks like DD-10234).",
+    Slot.ISSUE: "I'm sorry to hear that. What happened?",
+    Slot.ITEMS: "Which items were affected?",
+}
+# Ask for what happened before asking who is asking.
+_ASK_ORDER = (Slot.IMAGE_URL, Slot.ISSUE, Slot.QUERY, Slot.ORDER_ID, Slot.ITEMS, Slot.NAME)
+_WHOLE_ORDER = re.compile(
+    r"\b(?:whole|entire|everything|all of it|all (?:the )?(?:items|food))\b", re.I
+)
+ACKNOWLEDGEMENTS: dict[str, str] = {
+    "Login problem": "Sorry you're having trouble getting into your account.",
+    "App problem": "Sorry the app is giving you trouble.",
+    "Payment problem": "Sorry about the trouble with that payment.",
+    "Wrong item": "Sorry you got the wrong thing.",
+    "Missing item": "Sorry something was missing from your order.",
+    "Late delivery": "Sorry your order is late.",
+    "Cold food": "Sorry your food arrived cold.",
+    "Damaged order": "Sorry your order arrived damaged.",
+    "Food quality": "I'm sorry about the food.",
+    "Driver problem": "I'm sorry about your experience with the driver.",
+}
+NO_TOOL_REPLIES: dict[Intent, str] = {
+    Intent.RECEIPT: "I can't read receipts in this setup. Please type the date, the items and the total.",
+    Intent.ORDER: "I can't look up orders in this setup. Please check the order in the app under Orders.",
+    Intent.REFUND: "I can't request refunds in this setup. Please ask for one in the app under Orders.",
+    Intent.HUMAN: "I can't reach a person from here. Please use the Contact us page in the app.",
+    Intent.PROBLEM: "I can't file tickets in this setup. Please use the Contact us page in the app.",
+    Intent.POLICY: "I can't search the help centre in this setup. Please see the Help page in the app.",
+}
+GREETING = "Hi{name}! I can help with orders, deliveries, payments, your account and receipts. What can I do for you?"
+THANKS = "You're welcome{name}! Is there anything else I can help with?"
+GOODBYE = "Thanks for getting in touch{name}. Have a good day!"
+CANCEL = "No problem, I've dropped that. Is there anything else I can help with?"
+GREETING_SHORT = "Hi{name}!"
+OFF_TOPIC_SHORT = "I can only help with support questions here."
+NICE_TO_MEET = "Nice to meet you, {name}! How can I help today?"
+OFF_TOPIC = (
+    "I'm the support assistant, so I can help with orders, deliveries, payments, account "
+    "problems and receipts. Is there something like that I can help with?"
+)
+
+
+@dataclass
+class _Run:
+    """One tool call the assistant made, and its result once it came back."""
+
+    position: int
+    call: ToolCall
+    arguments: dict[str, Any]
+    result: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None and not is_error(self.result)
+
+
+@dataclass
+class _Turn:
+    position: int
+    reading: Reading
+
+
+@dataclass
+class _Goal:
+    intent: Intent
+    turns: list[_Turn]
+    image_urls: list[str] = field(default_factory=list)
+
+    @property
+    def latest(self) -> int:
+        return self.turns[-1].position
+
+
+def _image_references(text: str) -> list[str]:
+    from helpline.images import find_image_references  # imported lazily: optional for tests of text
+
+    return list(find_image_references(text, local_files_allowed=True))
+
+
+def _message_text(content: Any) -> tuple[str, list[str]]:
+    """Text and image URLs of a wire-form message's content."""
+    if isinstance(content, str):
+        return content, []
+    if not isinstance(content, list):
+        return "", []
+    texts, images = [], []
+    for part in content:
+        if part.get("type") == "text":
+            texts.append(str(part.get("text", "")))
+        elif part.get("type") == "image_url":
+            images.append(str(part.get("image_url", {}).get("url", "")))
+    return "\n".join(texts), images
+
+
+class _Conversation:
+    """Everything the policy knows, derived from the wire-form messages."""
+
+    def __init__(self, messages: list[dict[str, Any]], tools: set[str]) -> None:
+        self.tools = tools
+        self.turns: list[_Turn] = []
+        self.runs: list[_Run] = []
+        self.pending: list[_Run] = []
+        self.replied = False
+        by_id: dict[str, _Run] = {}
+        asked: frozenset[Asked] = frozenset()
+        last_assistant: list[_Run] = []
+        for position, message in enumerate(messages):
+            role = message.get("role")
+            if role == "user":
+                text, images = _message_text(message.get("content"))
+                refs = list(dict.fromkeys([*images, *_image_references(text)]))
+                self.turns.append(_Turn(position, read_message(text, refs, asked)))
+            elif role == "assistant":
+                self.replied = True
+                if message.get("content"):
+                    asked = asked_for(str(message["content"]))
+                last_assistant = []
+                for raw in message.get("tool_calls") or []:
+                    call = ToolCall.model_validate(raw)
+                    try:
+                        arguments = json.loads(call.function.arguments or "{}")
+                    except ValueError:
+                        arguments = {}
+                    run = _Run(position, call, arguments if isinstance(arguments, dict) else {})
+                    self.runs.append(run)
+                    last_assistant.append(run)
+                    by_id[call.id] = run
+            elif role == "tool" and (answered := by_id.get(str(message.get("tool_call_id")))):
+                answered.result = str(message.get("content", ""))
+        if messages and messages[-1].get("role") == "tool":
+            self.pending = [r for r in last_assistant if r.result is not None]
+
+    @property
+    def latest(self) -> _Turn | None:
+        return self.turns[-1] if self.turns else None
+
+    @property
+    def name(self) -> str | None:
+        return next((t.reading.name for t in reversed(self.turns) if t.reading.name), None)
+
+    def _window(self) -> list[_Turn]:
+        """Customer messages since they last said thanks, goodbye or never mind."""
+        start = 0
+        for i, turn in enumerate(self.turns):
+            closing = {Intent.THANKS, Intent.GOODBYE, Intent.CANCEL} & turn.reading.intents
+            if closing and not turn.reading.intents - _SMALL_TALK:
+                start = i + 1
+        return self.turns[start:]
+
+    def _ran_after(self, position: int, tools: set[str], *, ok: bool) -> bool:
+        return any(
+            r.position > position and r.call.function.name in tools and (r.ok or not ok)
+            for r in self.runs
+        )
+
+    def goals(self) -> list[_Goal]:
+        """What the customer still needs, most recent message first, then by priority."""
+        window = self._window()
+        goals: list[_Goal] = []
+        analysed = {
+            r.arguments.get("image_url") for r in self.runs if r.call.function.name == _RECEIPT.tool
+        }
+        receipt_turns = [t for t in window if set(t.reading.image_refs) - analysed]
+        if receipt_turns:
+            urls = [u for t in receipt_turns for u in t.reading.image_refs if u not in analysed]
+            goals.append(_Goal(Intent.RECEIPT, receipt_turns, list(dict.fromkeys(urls))))
+        case = [
+            t
+            for t in window
+            if set(_CASE) & t.reading.intents
+            and not self._ran_after(t.position, set(_RESOLVING), ok=True)
+        ]
+        if case:
+            kinds = {i for t in case for i in t.reading.intents}
+            goals.append(_Goal(next(i for i in _CASE if i in kinds), case))
+        for intent in (Intent.ORDER, Intent.POLICY):
+            tools = {r.tool for tier in ROUTES[intent][:1] for r in tier}
+            open_turns = [
+                t
+                for t in window
+                if intent in t.reading.intents and not self._ran_after(t.position, tools, ok=False)
+            ]
+            if open_turns:
+                goals.append(_Goal(intent, open_turns[-1:]))
+        latest = self.latest
+        if not goals and latest and latest.reading.order_ids and not latest.reading.actionable:
+            goals.append(_Goal(Intent.ORDER, [latest]))
+        goals.sort(key=lambda g: (-g.latest, _PRIORITY.index(g.intent)))
+        return goals
+
+    # Slots ------------------------------------------------------------------------------
+
+    def _receipts(self) -> list[dict[str, Any]]:
+        return [
+            receipt
+            for r in self.runs
+            if r.call.function.name == _RECEIPT.tool
+            and r.ok
+            and (receipt := read_receipt(r.result or ""))
+        ]
+
+    def _issue(self, goal: _Goal) -> str | None:
+        labels = list(dict.fromkeys(p for t in goal.turns for p in t.reading.problems))
+        words = list(dict.fromkeys(t.reading.words for t in goal.turns if t.reading.words))
+        if goal.intent is Intent.PROBLEM and labels in ([], [GENERIC_PROBLEM]):
+            described = [t for t in goal.turns if t.reading.described]
+            if not described:
+                return None
+        if goal.intent is Intent.HUMAN and not labels and not words:
+            return None
+        label = (
+            " / ".join(labels)
+            if labels
+            else {Intent.REFUND: "Refund request", Intent.HUMAN: "Asked for a person"}.get(
+                goal.intent, "Customer request"
+            )
+        )
+        said = " ".join(_sentence(w) for w in words)
+        issue = f"{label}: {said}" if said else label
+        receipts = self._receipts()
+        if receipts and goal.intent in _CASE:
+            issue += f". {receipt_summary(receipts[-1])}"
+            if mentioned := self._items(goal):
+                issue += f"; items in question: {', '.join(mentioned)}"
+        return issue[:1000]
+
+    def _since(self, goal: _Goal) -> list[_Turn]:
+        """Customer messages from the goal's first one on (later replies fill its slots)."""
+        return [t for t in self._window() if t.position >= goal.turns[0].position]
+
+    def _known_items(self, goal: _Goal) -> list[str]:
+        """Names of items on receipts read, or on the goal's order if it was looked up."""
+        order_id = self._order_id(goal)
+        names: list[str] = []
+        for run in self.runs:
+            name = run.call.function.name
+            if not run.ok or name not in {_RECEIPT.tool, _LOOKUP.tool}:
+                continue
+            if (
+                name == _LOOKUP.tool
+                and str(run.arguments.get("order_id", "")).upper() != (order_id or "").upper()
+            ):
+                continue
+            data = read_json(run.result or "")
+            if isinstance(data, dict):
+                names.extend(str(i.get("name", "")) for i in receipt_items(data))
+        return list(dict.fromkeys(n for n in names if n))
+
+    def _items(self, goal: _Goal) -> list[str] | None:
+        """The known items the customer mentioned (all of them for "the whole order")."""
+        said = " ".join(t.reading.text.lower() for t in self._since(goal))
+        known = self._known_items(goal)
+        if _WHOLE_ORDER.search(said):
+            return known or None
+        found = [
+            name
+            for name in known
+            if any(
+                len(w) >= 3 and re.search(rf"\b{re.escape(w)}s?\b", said)
+                for w in re.findall(r"\w+", name.lower())
+            )
+        ]
+        return found or None
+
+    def _order_id(self, goal: _Goal) -> str | None:
+        return next(
+            (t.reading.order_ids[-1] for t in reversed(self._since(goal)) if t.reading.order_ids),
+            None,
+        )
+
+    def slot(self, slot: Slot, goal: _Goal) -> Any:
+        """The value for ``slot`` in ``goal``, or None when the customer hasn't said it."""
+        if slot is Slot.NAME:
+            return self.name
+        if slot is Slot.ISSUE:
+            return self._issue(goal)
+        if slot is Slot.ORDER_ID:
+            return self._order_id(goal)
+        if slot is Slot.ITEMS:
+            return self._items(goal)
+        if slot is Slot.IMAGE_URL:
+            return goal.image_urls[0] if goal.image_urls else None
+        words = goal.turns[-1].reading.words or goal.turns[-1].reading.text
+        return words or None
+
+
+@dataclass
+class _Plan:
+    """What to do for one goal: calls to make, or a question to ask, or a plain reply."""
+
+    calls: list[tuple[Route, dict[str, Any]]] = field(default_factory=list)
+    say: str = ""
+
+
+def _plan(goal: _Goal, conversation: _Conversation, done: set[tuple[str, str]]) -> _Plan:
+    """Call the first route whose slots are filled, or prepare a slot, or ask for it."""
+
+    def fill(route: Route) -> dict[str, Any]:
+        return {arg: conversation.slot(slot, goal) for arg, slot in route.arguments.items()}
+
+    def fresh(route: Route, arguments: dict[str, Any]) -> bool:
+        return (route.tool, json.dumps(arguments, sort_keys=True)) not in done
+
+    for tier in ROUTES[goal.intent]:
+        offered = [route for route in tier if route.tool in conversation.tools]
+        if not offered:
+            continue
+        for route in offered:
+            values = fill(route)
+            if all(v is not None for v in values.values()):
+                if Slot.IMAGE_URL in route.arguments.values():  # one call per image
+                    return _Plan([(route, {**values, "image_url": u}) for u in goal.image_urls])
+                return _Plan([(route, values)] if fresh(route, values) else [])
+        questions = []
+        for route in offered:
+            missing = min(
+                (s for s in route.arguments.values() if conversation.slot(s, goal) is None),
+                key=_ASK_ORDER.index,
+            )
+            helper = route.prepare.get(missing)
+            if helper and helper.tool in conversation.tools:
+                values = fill(helper)
+                if all(v is not None for v in values.values()) and fresh(helper, values):
+                    return _Plan([(helper, values)])
+            question = QUESTIONS.get((route.tool, missing)) or QUESTIONS[missing]
+            if missing is Slot.ITEMS and (known := conversation._known_items(goal)):
+                question += f" The order has: {', '.join(known)}."
+            questions.append(question)
+        return _Plan(say=" ".join(dict.fromkeys(questions)))
+    return _Plan(say=NO_TOOL_REPLIES[goal.intent])
+
+
+def _new_call(route: Route, arguments: dict[str, Any]) -> ToolCall:
+    return ToolCall.make(
+        f"call_{secrets.token_hex(12)}", route.tool, json.dumps(arguments, ensure_ascii=False)
+    )
+
+
+def _acknowledgement(goal: _Goal) -> str:
+    labels = [p for t in goal.turns for p in t.reading.problems]
+    return ACKNOWLEDGEMENTS.get(labels[-1], "") if labels else ""
+
+
+def _small_talk(reading: Reading, name: str | None) -> str:
+    greet = f", {name}" if name else ""
+    if Intent.CANCEL in reading.intents:
+        return CANCEL
+    if Intent.GOODBYE in reading.intents:
+        return GOODBYE.format(name=greet)
+    if Intent.THANKS in reading.intents:
+        return THANKS.format(name=greet)
+    if reading.name:
+        return NICE_TO_MEET.format(name=reading.name)
+    if Intent.GREETING in reading.intents:
+        return GREETING.format(name=greet)
+    return OFF_TOPIC
+
+
+def decide(conversation: _Conversation) -> tuple[str, list[ToolCall]]:
+    """The reply text and the tool calls for the next assistant message."""
+    parts: list[str] = [] if conversation.replied else [NOTICE]
+    if conversation.pending:
+        for run in conversation.pending:
+            parts.append(render_result(run.call.function.name, run.arguments, run.result or ""))
+        if any(not run.ok for run in conversation.pending):
+            return "\n\n".join(parts), []
+    latest = conversation.latest
+    goals = conversation.goals()
+    if latest and not conversation.pending and not any(latest in g.turns for g in goals):
+        reading = latest.reading
+        if not goals:
+            parts.append(_small_talk(reading, conversation.name))
+            return "\n\n".join(parts), []
+        if Intent.GREETING in reading.intents:
+            parts.append(
+                GREETING_SHORT.format(name=f", {conversation.name}" if conversation.name else "")
+            )
+        elif not (reading.name or reading.order_ids or reading.intents):
+            parts.append(OFF_TOPIC_SHORT)
+    done = {
+        (r.call.function.name, json.dumps(r.arguments, sort_keys=True)) for r in conversation.runs
+    }
+    calls: list[tuple[Route, dict[str, Any]]] = []
+    question = ""
+    for goal in goals:
+        plan = _plan(goal, conversation, done)
+        if plan.calls:
+            calls.extend(plan.calls)
+            if goal.intent is Intent.RECEIPT:
+                break  # what the receipt says may matter to the other goals: read it first
+        elif not question and plan.say:
+            question = " ".join(filter(None, [_acknowledgement(goal), plan.say]))
+    if calls:
+        prefaces = dict.fromkeys(
+            route.preface.format(**{k: v for k, v in args.items()}) for route, args in calls
+        )
+        parts.extend(prefaces)
+        return " ".join(parts) if not conversation.pending else "\n\n".join(parts), [
+            _new_call(route, args) for route, args in calls
+        ]
+    if question:
+        parts.append(question)
+    elif conversation.pending:
+        tool = conversation.pending[-1].call.function.name
+        parts.append(FOLLOW_UPS.get(tool, DEFAULT_FOLLOW_UP))
+    elif latest is None:
+        parts.append(GREETING.format(name=""))
+    return "\n\n".join(parts), []
+
+
+def _sentence(text: str) -> str:
+    """``the driver was rude`` → ``The driver was rude.`` (for joining messages into one issue)."""
+    text = text[:1].upper() + text[1:]
+    return text if text[-1:] in ".!?…" else text + "."
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+class OfflineModel:
+    """The built-in support policy, used when no model API is configured."""
+
+    @property
+    def name(self) -> str:
+        return "offline assistant (built in, no AI model)"
+
+    async def stream(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        response_format: ResponseFormat | None = None,
+    ) -> AsyncIterator[ModelEvent]:
+        """Decide the next assistant message and stream it like a model would."""
+        if response_format is not None:
+            raise ModelError(
+                "The offline assistant can't produce structured output or read images. "
+                "Set XAI_API_KEY (or HELPLINE_BASE_URL and HELPLINE_API_KEY) to use a model that can."
+            )
+        offered = {str(t.get("function", {}).get("name")) for t in tools or []}
+        text, calls = decide(_Conversation(messages, offered))
+        for piece in re.findall(r"\S+\s*|\s+", text):
+            yield TextDelta(piece)
+        for call in calls:
+            yield ToolCallReady(call)
+        prompt = sum(_words(_message_text(m.get("content"))[0]) for m in messages)
+        completion = _words(text) + sum(_words(c.function.arguments) for c in calls)
+        yield Usage(prompt_tokens=prompt, completion_tokens=completion)
+        yield Finish("tool_calls" if calls else "stop")
+
+    async def aclose(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,425 @@
+"""Reading one customer message for the offline assistant: intents, problem kind, name, ids.
+
+Everything here is a table of patterns over a normalised copy of the text (lower case,
+apostrophes restored, common typos corrected), so that "cant loggin", "Can't log in"
+and "can not login 😩" read the same. Names are read from the original text.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+
+
+class Intent(StrEnum):
+    """What a customer's message is about."""
+
+    GREETING = "greeting"
+    THANKS = "thanks"
+    GOODBYE = "goodbye"
+    CANCEL = "cancel"
+    PROBLEM = "problem"
+    REFUND = "refund"
+    HUMAN = "human"
+    ORDER = "order"
+    POLICY = "policy"
+    RECEIPT = "receipt"
+
+
+class Asked(StrEnum):
+    """What the assistant's last message asked the customer for."""
+
+    NAME = "name"
+    ORDER_ID = "order_id"
+    DETAILS = "details"
+
+
+# (problem label, pattern over the normalised text), most specific first.
+PROBLEM_KINDS: tuple[tuple[str, str], ...] = (
+    (
+        "Login problem",
+        r"\blog ?(?:in|into|on)\b|\bsign ?(?:in|on)\b|\bpassword\b|\blocked out\b|"
+        r"\bverification code\b|\b2fa\b|\bhacked\b|\breset (?:link|email)\b|"
+        r"\baccount (?:is )?(?:locked|blocked|suspended|disabled)\b|\bcan't access (?:my )?account\b",
+    ),
+    (
+        "App problem",
+        r"\bcrash|\bfreez|\bfroze\b|\bkeeps? closing\b|\bwon't (?:open|load)\b|\bnot loading\b|"
+        r"\bblank screen\b|\bbug\b|\bglitch|\berror message\b|\bapp (?:is )?(?:broken|not working)\b",
+    ),
+    (
+        "Payment problem",
+        r"\bcharged (?:me )?(?:twice|two times|double|2x|again)\b|\bdouble[- ]?charged\b|"
+        r"\bduplicate (?:charge|payment)\b|\bovercharged\b|\bbilled twice\b|\bcharged (?:me )?(?:for|extra)\b|"
+        r"\bcard (?:was |got )?declined\b|\bpayment (?:failed|didn't go through|is not going through)\b|"
+        r"\bwrong amount\b|\bcharge i don't recogni[sz]e\b",
+    ),
+    (
+        "Wrong item",
+        r"\bwrong (?:order|item|food|meal|dish|drink|burger|pizza)\b|\bnot what i ordered\b|"
+        r"\bsomeone else's\b|\b(?:didn't|did not|never) order(?:ed)?\b",
+    ),
+    (
+        "Missing item",
+        r"\bmissing\b|\bdidn't (?:get|receive)\b|\bforgot\b(?! (?:my |the )?(?:password|login|username|email|pin)\b)|\bleft out\b|\bnot included\b|"
+        r"\bnever (?:got|received)\b",
+    ),
+    (
+        "Late delivery",
+        r"\blate\b|\btaking (?:so |too |very )?(?:long|forever)\b|\bstill (?:waiting|hasn't|not here)\b|"
+        r"\b(?:hasn't|has not|never|didn't|did not|not) (?:yet )?(?:arrived|arrive|come|shown up|"
+        r"turned up|been delivered|delivered)\b|\bdelayed\b|\bover an hour\b",
+    ),
+    ("Cold food", r"\bcold\b|\blukewarm\b|\bnot hot\b|\bsoggy\b"),
+    (
+        "Damaged order",
+        r"\bspill|\bdamaged\b|\bcrushed\b|\bleak|\bbroken (?:bag|seal|container|box)\b",
+    ),
+    (
+        "Food quality",
+        r"\braw\b|\bundercooked\b|\bburnt\b|\bhair in\b|\bfood poisoning\b|\bgot sick\b|"
+        r"\bmou?ldy\b|\bexpired\b|\bstale\b|\ballergic reaction\b",
+    ),
+    ("Driver problem", r"\brude\b|\b(?:driver|courier|rider) (?:was|is|has|didn't|never)\b"),
+    (
+        "Problem",
+        r"\bproblem\b|\bissue\b|\bnot working\b|\bdoesn't work\b|\bbroken\b|\bcomplain|"
+        r"\bterrible\b|\bawful\b|\bwent wrong\b",
+    ),
+)
+GENERIC_PROBLEM = "Problem"
+
+_INTENT_PATTERNS: tuple[tuple[Intent, str], ...] = (
+    (
+        Intent.GREETING,
+        r"^(?:hi+|hello|hey+|hiya|howdy|yo|hallo|hola|heya|greetings|good (?:morning|afternoon|evening))\b",
+    ),
+    (
+        Intent.THANKS,
+        r"\b(?:thanks|thank you|thank u|thx|ty|cheers|appreciate it|much appreciated)\b",
+    ),
+    (
+        Intent.GOODBYE,
+        r"\b(?:bye|goodbye|good bye|see you|see ya|that's all|that is all|nothing else|"
+        r"have a (?:good|nice|great) (?:day|one|evening))\b",
+    ),
+    (Intent.CANCEL, r"\b(?:never ?mind|forget it|cancel that|don't bother|no need)\b"),
+    (
+        Intent.REFUND,
+        r"\brefund|\bmoney back\b|\breimburs|\bcompensat|\bchargeback\b",
+    ),
+    (
+        Intent.HUMAN,
+        r"\bhuman\b|\breal person\b|\b(?:live |support )?agent\b|\brepresentative\b|"
+        r"\b(?:speak|talk|chat) (?:to|with) (?:a |an |your )?(?:person|someone|somebody|staff|people)\b|"
+        r"\bmanager\b|\bsupervisor\b|\bescalate\b",
+    ),
+    (
+        Intent.ORDER,
+        r"\bwhere(?:'s| is) (?:my|the) (?:order|food|delivery|driver|rider)\b|\border status\b|"
+        r"\bstatus of (?:my|the) order\b|\btrack(?:ing)?\b|\bwhen will (?:my|it)\b|"
+        r"\bhow long (?:until|till|for) my\b|\beta\b|\bcheck (?:on )?my order\b|"
+        r"\blook ?up (?:my )?order\b|\b(?:my )?(?:recent|last|past) orders?\b|\border history\b",
+    ),
+)
+
+_POLICY_TOPICS = re.compile(
+    r"\brefund|\ballerg|\bgluten\b|\bnuts?\b|\bvegan\b|\bvegetarian\b|\bhalal\b|\bkosher\b|"
+    r"\bingredient|\bcalorie|\bdeliver|\bopen\b|\bhours\b|\bfees?\b|\bminimum order\b|\bcancel|"
+    r"\bpay(?:ment)?\b|\bcash\b|\bpaypal\b|\bapple pay\b|\bpromo|\bvoucher|\bcoupon|\bdiscount|"
+    r"\bgift card|\bchange (?:my |the )?(?:address|order|email|phone|password)\b|"
+    r"\b(?:delete|close) (?:my )?account\b|\btip\b|\btipping\b|\bsubscription|\bmembership|"
+    r"\bcontact\b|\breset (?:my )?password\b|\blog ?in\b|\bsign ?up\b|\baccount\b|\bprivacy\b|"
+    r"\bpolicy\b|\bpolicies\b|\bwindow\b|\bcredit\b|\bpoints\b|\breorder\b|\bschedule\b"
+)
+_INFO_QUESTION = re.compile(
+    r"^(?:how|what|what's|whats|when|where|which|who|do|does|is|are|can|could|may|will|should|"
+    r"would|if)\b|\?\s*$"
+)
+# Words that make a question personal ("why can't I…", "my food is late"), not a how-to.
+_INCIDENT = re.compile(
+    r"\b(?:can't|won't|didn't|never|twice|missing|late|cold|wrong|crash\w*|charged|still|"
+    r"my order|this order|stolen|hacked)\b"
+)
+_ORDER_ID = re.compile(
+    r"\b([A-Za-z]{2,4}-\d{3,})\b|\border\s*(?:number|no\.?|id)?\s*#?\s*(\d{3,})\b", re.I
+)
+
+_CONTRACTIONS = {
+    "cant": "can't",
+    "cannot": "can't",
+    "can not": "can't",
+    "dont": "don't",
+    "didnt": "didn't",
+    "doesnt": "doesn't",
+    "wont": "won't",
+    "isnt": "isn't",
+    "hasnt": "hasn't",
+    "havent": "haven't",
+    "wasnt": "wasn't",
+    "im": "i'm",
+    "ive": "i've",
+    "its": "it's",
+    "whats": "what's",
+    "wheres": "where's",
+    "thats": "that's",
+}
+_CONTRACTION_RE = re.compile(
+    r"\b(" + "|".join(sorted(_CONTRACTIONS, key=len, reverse=True)) + r")\b"
+)
+
+
+def _words(text: str) -> list[str]:
+    """A word list written as one string (easier to read and extend)."""
+    return text.split()
+
+
+# Words the intent patterns care about; a misspelt word close to one of them is corrected.
+_VOCABULARY = _words(
+    "login logged logging password passwords account accounts locked verification crash crashes "
+    "crashing crashed freezes freezing closing loading charged charges charge twice double "
+    "duplicate overcharged declined payment refund refunds refunded reimburse compensation money "
+    "delivery delivered deliver arrived arrive arriving waiting missing forgot received receive "
+    "receipt order orders ordered tracking status restaurant driver courier wrong damaged spilled "
+    "human person agent representative manager supervisor someone somebody cancel cancelled "
+    "allergens allergic allergy gluten vegetarian voucher coupon discount subscription "
+    "membership problem issue broken terrible thanks thank hello goodbye undercooked"
+)
+_VOCABULARY_SET = frozenset(_VOCABULARY)
+_WORD = re.compile(r"[a-z]+")
+
+
+@lru_cache(maxsize=4096)
+def _correct(word: str) -> str:
+    if len(word) < 5 or word in _VOCABULARY_SET:
+        return word
+    close = difflib.get_close_matches(word, _VOCABULARY, n=1, cutoff=0.84)
+    return close[0] if close else word
+
+
+def normalise(text: str) -> str:
+    """Lower case, straight apostrophes, restored contractions, typos near known words fixed."""
+    lowered = text.lower().replace("’", "'").replace("‘", "'")
+    lowered = re.sub(r"\s+", " ", lowered).strip()
+    lowered = _CONTRACTION_RE.sub(lambda m: _CONTRACTIONS[m.group(1)], lowered)
+    lowered = re.sub(r"\bloggin\b|\blogon\b", "login", lowered)
+    return _WORD.sub(lambda m: _correct(m.group(0)), lowered)
+
+
+# Names -----------------------------------------------------------------------------------
+
+_NAME_WORD = r"[^\W\d_](?:[^\W\d_]|['’-](?=[^\W\d_]))*"
+_NAME_RUN = rf"({_NAME_WORD}(?:[ \t]+{_NAME_WORD}){{0,3}})"
+_EXPLICIT_NAME = (
+    re.compile(rf"\bmy name(?:'s|’s| is)\s+{_NAME_RUN}", re.I),
+    re.compile(rf"\bname\s*[:=-]\s*{_NAME_RUN}", re.I),
+    re.compile(rf"\b(?:you can )?call me\s+{_NAME_RUN}", re.I),
+    re.compile(rf"\b(?:the )?name(?:'s|’s)\s+{_NAME_RUN}", re.I),
+)
+_WEAK_NAME = (
+    re.compile(rf"\b(?:i'm|i’m|i am|im)\s+{_NAME_RUN}", re.I),
+    re.compile(rf"\bthis is\s+{_NAME_RUN}", re.I),
+    re.compile(rf"^\W*{_NAME_RUN}\s+here\b", re.I),
+)
+_ASKED_NAME = (
+    re.compile(
+        rf"^\W*(?:it's|it’s|its|it is|i'm|i’m|im|i am|me|sure,?|yes,?|ok,?)?\s*{_NAME_RUN}\W*$",
+        re.I,
+    ),
+    re.compile(rf"^\W*(?:it's|it’s|its|it is)\s+{_NAME_RUN}", re.I),
+)
+# Words that follow "I'm" / "this is" / start a short reply but are not names.
+_NOT_NAMES = frozenset(
+    _words(
+        """
+    a an the and or but so very really just also still not no yes yeah yep nope ok okay sure
+    fine good great well bad sorry glad happy sad angry upset mad annoyed frustrated confused
+    tired hungry starving thirsty sick ill pregnant allergic vegan vegetarian new here there back
+    done finished ready unable able trying having getting looking waiting calling writing asking
+    going gonna about from in at on with for to of by out up down over locked logged stuck lost
+    charged stranded sure afraid worried concerned disappointed furious livid late early away
+    home outside inside busy free interested curious wondering hoping reaching contacting
+    following messaging texting using ordering paying still already always never trying
+    this that these those it its my your our their his her me you we they he she them us
+    what who when where why how which hi hello hey thanks thank please help order orders food
+    account app refund receipt problem issue customer user member driver courier manager human
+    agent person someone somebody nobody everyone everything nothing something anything
+    fine alright cool nice awesome perfect lol omg wow hmm um uh oh ah test testing sorry
+    """
+    )
+)
+_NAME_STOP = frozenset(
+    _words(
+        "and from but with here in at on i i'm im my me or so because since who living based "
+        "calling writing again too as"
+    )
+)
+
+
+def _clean_name(run: str, *, strict: bool) -> str | None:
+    """Cut a captured run of words at the first connector; reject words that aren't names.
+
+    The result is a prefix of ``run`` (title-cased when written all lower case).
+    """
+    words: list[str] = []
+    for word in run.split():
+        if word.lower().replace("’", "'") in _NAME_STOP:
+            break
+        words.append(word)
+    if not words:
+        return None
+    first = words[0].lower()
+    if first in _NOT_NAMES or first in _VOCABULARY_SET:
+        return None
+    if strict and words[0].islower() and (first.endswith("ing") or first.endswith("ed")):
+        return None
+    if any(w.lower() in _NOT_NAMES for w in words[1:]):
+        words = words[: next(i for i, w in enumerate(words) if w.lower() in _NOT_NAMES)]
+    return " ".join(w.title() if w.islower() else w for w in words)
+
+
+def _said(match: re.Match[str], name: str) -> tuple[int, int]:
+    """Where the name was said: the whole match, or up to the name's last word if cut short."""
+    if len(name.split()) == len(match.group(1).split()):
+        return match.span()
+    return match.start(), match.start(1) + len(
+        " ".join(match.group(1).split()[: len(name.split())])
+    )
+
+
+def find_name(text: str, asked_name: bool) -> tuple[str, tuple[int, int]] | None:
+    """The customer's name and where it was said, if this message gives one."""
+    for pattern in _EXPLICIT_NAME:
+        match = pattern.search(text)
+        if match and (name := _clean_name(match.group(1), strict=False)):
+            return name, _said(match, name)
+    for pattern in _WEAK_NAME:
+        match = pattern.search(text)
+        if not match:
+            continue
+        # "this is X" only when X is written like a name, or when we asked for one.
+        capitalised = match.group(1)[:1].isupper()
+        if pattern is _WEAK_NAME[1] and not (capitalised or asked_name):
+            continue
+        if name := _clean_name(match.group(1), strict=not asked_name):
+            return name, _said(match, name)
+    if asked_name:
+        for pattern in _ASKED_NAME:
+            match = pattern.search(text)
+            if match and (name := _clean_name(match.group(1), strict=False)):
+                return name, _said(match, name)
+    return None
+
+
+# The whole message ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one customer message says, as far as the offline assistant can tell."""
+
+    text: str
+    intents: frozenset[Intent]
+    problems: tuple[str, ...]
+    """Problem labels, e.g. ("Login problem",); empty when no problem is reported."""
+    name: str | None
+    order_ids: tuple[str, ...]
+    image_refs: tuple[str, ...]
+    words: str
+    """The customer's own words minus greeting, name clause and image references."""
+    described: bool = False
+    """The message describes a problem (answers "what happened?", or says enough on its own)."""
+
+    @property
+    def actionable(self) -> bool:
+        return bool(self.intents - {Intent.GREETING, Intent.THANKS, Intent.GOODBYE})
+
+
+def asked_for(assistant_text: str) -> frozenset[Asked]:
+    """What an assistant message asked the customer for (works for any model's wording)."""
+    text = normalise(assistant_text)
+    asked = set()
+    if re.search(
+        r"\byour (?:full )?name\b|\bwho (?:am i|i am) (?:speaking|talking|chatting)", text
+    ):
+        asked.add(Asked.NAME)
+    if re.search(r"\border (?:number|id|no)\b", text):
+        asked.add(Asked.ORDER_ID)
+    if re.search(
+        r"\bwhat (?:happened|went wrong|is wrong|'s wrong|seems to be)\b|\btell me more\b", text
+    ):
+        asked.add(Asked.DETAILS)
+    return frozenset(asked)
+
+
+def find_order_ids(text: str) -> tuple[str, ...]:
+    """Order ids as written ("DD-10234" upper-cased, "order 10234" as the number)."""
+    found = []
+    for match in _ORDER_ID.finditer(text):
+        found.append(match.group(1).upper() if match.group(1) else match.group(2))
+    return tuple(dict.fromkeys(found))
+
+
+def _strip(text: str, spans: Sequence[tuple[int, int]], refs: Sequence[str]) -> str:
+    for start, end in sorted(spans, reverse=True):
+        text = text[:start] + " " + text[end:]
+    for ref in refs:
+        text = text.replace(ref, " ")
+    text = re.sub(r"\[\s*shared image:\s*\]", " ", text, flags=re.I)
+    text = re.sub(
+        r"^\W*(?:hi+|hello|hey+|hiya|yo|good (?:morning|afternoon|evening))\b[\s,!.:-]*(?:there\b)?",
+        "",
+        text.strip(),
+        flags=re.I,
+    )
+    text = re.sub(r"\s+", " ", text)
+    text = re.sub(r"\s+([,.!?])", r"\1", text)
+    return re.sub(r"^[\s,.;:!-]*(?:and|but|so)?\b[\s,]*", "", text).strip()
+
+
+def read_message(
+    text: str, image_refs: Sequence[str] = (), asked: frozenset[Asked] = frozenset()
+) -> Reading:
+    """Read one customer message, given what the assistant asked just before it."""
+    norm = normalise(text)
+    intents = {intent for intent, pattern in _INTENT_PATTERNS if re.search(pattern, norm)}
+    problems = tuple(label for label, pattern in PROBLEM_KINDS if re.search(pattern, norm))
+    order_ids = find_order_ids(text)
+    found_name = find_name(text, Asked.NAME in asked)
+    name = found_name[0] if found_name else None
+    spans = [found_name[1]] if found_name else []
+    if image_refs:
+        intents.add(Intent.RECEIPT)
+    is_info = bool(_INFO_QUESTION.search(norm)) and bool(_POLICY_TOPICS.search(norm))
+    if is_info and not _INCIDENT.search(norm) and not order_ids:
+        # "how do refunds work?" is a question for the help centre, not a case to file.
+        intents.add(Intent.POLICY)
+        intents.discard(Intent.REFUND)
+        problems = ()
+    if problems and problems != (GENERIC_PROBLEM,):
+        problems = tuple(p for p in problems if p != GENERIC_PROBLEM)
+    if problems:
+        intents.add(Intent.PROBLEM)
+    words = _strip(text, spans, image_refs)
+    described = bool(problems) and (problems != (GENERIC_PROBLEM,) or len(words.split()) >= 6)
+    if Asked.DETAILS in asked and not (intents - {Intent.PROBLEM}) and name is None and words:
+        # The answer to "what happened?" is the problem, whatever words it uses.
+        intents.add(Intent.PROBLEM)
+        problems = problems or (GENERIC_PROBLEM,)
+        described = True
+    if intents & {Intent.PROBLEM, Intent.REFUND, Intent.HUMAN, Intent.ORDER, Intent.POLICY}:
+        intents -= {Intent.THANKS, Intent.GOODBYE}
+    return Reading(
+        text=text,
+        intents=frozenset(intents),
+        problems=problems,
+        name=name,
+        order_ids=order_ids,
+        image_refs=tuple(image_refs),
+        words=words,
+        described=described,
+    )
