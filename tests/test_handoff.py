@@ -14,7 +14,7 @@ from helpline.tools import ToolContext, Toolset
 
 async def _escalate(store: Store, conversation_id: str, call_id: str, **arguments: Any) -> Any:
     toolset = Toolset(handoff_tools(load_profile()))
-    context = ToolContext(conversation_id, call_id, store)
+    context = ToolContext(conversation_id=conversation_id, tool_call_id=call_id, store=store)
     call = ToolCall.make(call_id, "escalate_to_human", json.dumps(arguments))
     text = await toolset.call(call, context)
     return text if text.startswith("Error:") else json.loads(text)

@@ -53,7 +53,9 @@ class Desk:
     async def call(self, name: str, call_id: str | None = None, **arguments: Any) -> Any:
         self.calls += 1
         call_id = call_id or f"call_{self.calls}"
-        context = ToolContext(self.conversation_id, call_id, self.store)
+        context = ToolContext(
+            conversation_id=self.conversation_id, tool_call_id=call_id, store=self.store
+        )
         text = await self.toolset.call(ToolCall.make(call_id, name, json.dumps(arguments)), context)
         return text if text.startswith("Error:") else json.loads(text)
 
