@@ -123,9 +123,10 @@ _ASK_A_PERSON = "If the customer still needs help, offer to connect them with a 
 def _unknown_order(order_id: str) -> _Refusal:
     return _Refusal(
         "unknown_order",
-        f"There is no order {order_id}.",
-        "Ask the customer to check the order number in their confirmation email "
-        "(it looks like DD-10234), or find it with list_recent_orders and their email address.",
+        f"There is no order {order_id}. Check the order number in the app under Orders or in "
+        "the confirmation email.",
+        "If the customer doesn't have it, find the order with list_recent_orders and the "
+        "email address they order with.",
     )
 
 
@@ -291,8 +292,7 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
         wanted = normalize_order_id(order_id)
         order = orders_of(context).get(wanted)
         if order is None:
-            unknown = _unknown_order(wanted)
-            raise ToolError(f"{unknown.message} {unknown.next_step}")
+            raise ToolError(_unknown_order(wanted).message)
         return _details(order, window_days)
 
     @tool
