@@ -25,6 +25,8 @@ tickets_app = typer.Typer(
     help="See and update the tickets the assistant filed.", no_args_is_help=True
 )
 app.add_typer(tickets_app, name="tickets")
+demo_app = typer.Typer(help="Demo data for trying Helpline out.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
 
 ModelOption = Annotated[str | None, typer.Option("--model", help="Model name (HELPLINE_MODEL).")]
 BaseUrlOption = Annotated[
@@ -314,6 +316,43 @@ def receipt(
     from helpline.views import print_receipt
 
     print_receipt(result)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Worker processes (share the database).")
+    ] = 1,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
+    database_url: DatabaseOption = None,
+    gguf: GgufOption = None,
+) -> None:
+    """Serve the web chat page at / and the HTTP API under /api."""
+    from helpline.server.app import serve as run_server
+
+    settings = _settings(model=model, base_url=base_url, database_url=database_url, gguf=gguf)
+    _open_store(settings).close()  # fail here, clearly, if the database is unreachable
+    run_server(settings, host=host, port=port, workers=workers)
+
+
+@demo_app.command("seed")
+def demo_seed(
+    database_url: DatabaseOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Load demo orders (customers Omar, Ana, …) to try order lookups and refunds."""
+    from helpline.support.demo import seed_demo_orders
+
+    added = seed_demo_orders(_open_store(_settings(database_url=database_url)))
+    if json_output:
+        _print_json({"added": added})
+    elif added:
+        sys.stdout.write(f"Added {len(added)} demo orders: {', '.join(added)}.\n")
+    else:
+        sys.stdout.write("The demo orders are already there.\n")
 
 
 def main() -> None:
