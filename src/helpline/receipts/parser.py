@@ -98,17 +98,26 @@ def _reaches(right_of: dict[int, int], start: int, target: int) -> bool:
 
 
 def _tilt(lines: Sequence[OcrLine]) -> float:
-    """The page's slope (dy/dx), from where wide boxes' neighbours sit; 0 when unclear."""
-    slopes = []
-    for a in lines:
-        for b in lines:
-            dx = (b.x0 + b.x1) / 2 - (a.x0 + a.x1) / 2
-            if dx <= 3 * a.height:
-                continue
-            dy = b.center_y - a.center_y
-            if abs(dy) < 0.6 * a.height:
-                slopes.append(dy / dx)
-    return statistics.median(slopes) if len(slopes) >= 3 else 0.0
+    """The page's slope (dy/dx), from boxes printed side by side; 0 when unclear.
+
+    A rough estimate from loosely level pairs is refined once with a tighter band
+    around it, so neighbouring rows do not drag it back towards level.
+    """
+    slope = 0.0
+    for tolerance in (1.0, 0.5):
+        slopes = []
+        for a in lines:
+            for b in lines:
+                dx = (b.x0 + b.x1) / 2 - (a.x0 + a.x1) / 2
+                if dx <= 3 * a.height:
+                    continue
+                dy = b.center_y - a.center_y
+                if abs(dy - slope * dx) < tolerance * a.height:
+                    slopes.append(dy / dx)
+        if len(slopes) < 3:
+            return slope
+        slope = statistics.median(slopes)
+    return slope
 
 
 # ---------------------------------------------------------------- amounts
