@@ -89,7 +89,7 @@ _RECEIPT = Route(
 )
 _LOOKUP = Route("lookup_order", {"order_id": Slot.ORDER_ID}, "Let me look up order {order_id}.")
 _RECENT = Route(
-    "list_recent_orders", {"customer": Slot.NAME}, "Let me find your recent orders, {name}."
+    "list_recent_orders", {"customer": Slot.NAME}, "Let me find the recent orders for {customer}."
 )
 _REFUND = Route(
     "request_refund",

@@ -282,6 +282,9 @@ DEFAULT_ERROR_ADVICE = (
 )
 
 
+_CRASHED = re.compile(r"^\w+ failed \(\w+: ")
+
+
 def is_error(result: str) -> bool:
     return result.lstrip().startswith("Error:")
 
@@ -290,6 +293,8 @@ def explain_error(tool: str, result: str) -> str:
     """A tool's ``Error: …`` text in plain words, with what the customer can do next."""
     detail = result.lstrip()[len("Error:") :].strip()
     detail = re.sub(r"\s*Tell the customer and offer a ticket\.?$", "", detail).rstrip(" .")
+    if _CRASHED.match(detail):  # a bug's exception text means nothing to a customer
+        detail = "our system had an unexpected problem"
     detail = detail[:1].lower() + detail[1:] if detail[:2].istitle() else detail
     return ERROR_ADVICE.get(tool, DEFAULT_ERROR_ADVICE).format(detail=detail or "no reason given")
 
