@@ -66,7 +66,9 @@ def group_rows(lines: Sequence[OcrLine]) -> list[Row]:
             overlap = min(bottom, right.y1) - max(top, right.y0)
             ratio = overlap / max(1.0, min(left.height, right.height))
             if ratio >= 0.5:
-                candidates.append((-round(ratio, 1), gap, i, j))
+                # Nearest first; a weaker overlap counts as extra distance.
+                cost = gap + 4 * (1 - min(ratio, 1.0)) * min(left.height, right.height)
+                candidates.append((cost, gap, i, j))
     candidates.sort()
     right_of: dict[int, int] = {}
     left_of: dict[int, int] = {}
@@ -413,43 +415,91 @@ _END_OF_ITEMS = re.compile(
     r"t[o0c][tl][a4][li1]|sub\s*-?\s*total|gst|tax|rounding|cash|change|nett?\b", re.I
 )
 _QUANTITY = re.compile(r"^(?:x\s?)?(\d{1,3})(?:\s?x|\s?pcs?|\s?@.*)?$", re.I)
+_LEADING_QUANTITY = re.compile(r"^(\d{1,2})\s+(?=[A-Za-z])")
+_UNIT_PRICE_ROW = re.compile(r"^\s*@|^(\d+)\s*[xX]\s*(?:RM|\$)?\s*\d", re.I)
+_TAX_CODE = re.compile(r"^(?:SR|ZR)\s*[.:\-]?\s+|\s+\*?(?:SR|ZR|S|Z)$")
+_TRAILING_AMOUNT = re.compile(_AMOUNT.pattern + r"\s*\S{0,2}$")
 
 
 def find_items(rows: Sequence[Row]) -> list[ReceiptItem]:
-    """Purchased lines: rows after the column header and before the totals."""
-    start = next((i + 1 for i, row in enumerate(rows) if _HEADER.search(row.text)), None)
+    """Purchased lines: rows after the column header (or the date) and before the totals.
+
+    A row with an amount is an item; its name is on that row, or, when the row only
+    has codes (a barcode, a tax code), on the text-only row just before or after it.
+    """
+    start = _items_start(rows)
     if start is None:
         return []
     items: list[ReceiptItem] = []
-    pending_name = ""
-    for row in rows[start:]:
-        text = row.text
-        if _END_OF_ITEMS.search(text):
-            break
-        amounts = [v for v in amounts_in(text) if v >= 0]
-        name_cells = [c.text for c in row.cells if re.search(r"[A-Za-z]{2}", c.text)]
-        name = " ".join(_strip_amounts(t) for t in name_cells).strip(" :-*")
-        if not amounts:
-            pending_name = name if name else pending_name
+    pending = ""
+    consumed = last_row = -1
+    for index in range(start, len(rows)):
+        if index == consumed:
             continue
-        name = name or pending_name
-        pending_name = ""
-        if not name:
+        cells = rows[index].cells
+        text = rows[index].text
+        amounts = [v for v in amounts_in(text) if v >= 0]
+        if amounts and _END_OF_ITEMS.search(text):
+            break
+        name = _clean_name(" ".join(c.text for c in cells if re.search(r"[A-Za-z]{2}", c.text)))
+        if not amounts:
+            if _is_name(name) or not pending:
+                pending = name
             continue
         quantity = next(
-            (
-                int(m.group(1))
-                for c in row.cells
-                if (m := _QUANTITY.match(c.text.strip())) and 1 <= int(m.group(1)) <= 999
-            ),
-            1,
+            (int(m.group(1)) for c in cells if (m := _QUANTITY.match(c.text.strip()))), 0
         )
-        items.append(ReceiptItem(name=name, quantity=quantity, price_in_cents=amounts[-1]))
+        unit_price = _UNIT_PRICE_ROW.search(text)
+        if unit_price and len(amounts) == 1 and not _is_name(name):
+            # "2 X RM 1.75" under an item: its quantity, not a new line.
+            quantity = quantity or int(unit_price.group(1) or 0)
+            if items and last_row == index - 1 and quantity > 1:
+                items[-1] = items[-1].model_copy(update={"quantity": quantity})
+            continue
+        if not _is_name(name):
+            if pending:
+                name = pending
+            elif index + 1 < len(rows) and not amounts_in(rows[index + 1].text):
+                name = _clean_name(rows[index + 1].text)
+                consumed = index + 1
+            elif items and last_row == index - 1:
+                # The row above was the name with its unit price; this row has the total.
+                items[-1] = ReceiptItem(
+                    name=items[-1].name, quantity=max(1, quantity), price_in_cents=amounts[-1]
+                )
+                last_row = index
+                continue
+        pending = ""
+        leading = _LEADING_QUANTITY.match(name)
+        if leading:
+            name = name[leading.end() :]
+            quantity = quantity or int(leading.group(1))
+        if _is_name(name):
+            items.append(
+                ReceiptItem(name=name, quantity=max(1, quantity), price_in_cents=amounts[-1])
+            )
+            last_row = index
     return items
 
 
-def _strip_amounts(text: str) -> str:
-    return _AMOUNT.sub("", text).strip()
+def _items_start(rows: Sequence[Row]) -> int | None:
+    """The first row after the column header, or after the first dated row."""
+    for marker in (_HEADER, None):
+        for index, row in enumerate(rows):
+            if marker.search(row.text) if marker else _dates_in(row.text, index, False):
+                return index + 1
+    return None
+
+
+def _clean_name(text: str) -> str:
+    """A name without its tax code, trailing unit price or stray punctuation."""
+    text = _TRAILING_AMOUNT.sub("", text.strip())
+    return _TAX_CODE.sub("", text).strip(" :-*|")
+
+
+def _is_name(text: str) -> bool:
+    """Words, not just codes: at least one run of three letters other than RM."""
+    return bool(re.search(r"[A-Za-z]{3}", text.replace("RM", "")))
 
 
 # ---------------------------------------------------------------- receipt
