@@ -1,0 +1,211 @@
+// The agents' desk: tickets the assistant filed, the conversation behind each, status changes.
+
+import { ConversationView } from "./conversation.js";
+
+const KEY_STORAGE = "helpline.adminKey";
+const STATUSES = {
+  open: "Open",
+  in_progress: "In progress",
+  waiting_on_customer: "Waiting on customer",
+  resolved: "Resolved",
+  closed: "Closed",
+};
+
+const login = document.getElementById("login");
+const loginError = document.getElementById("login-error");
+const keyInput = document.getElementById("admin-key");
+const desk = document.getElementById("desk");
+const list = document.getElementById("tickets");
+const filter = document.getElementById("filter");
+const panel = document.getElementById("ticket");
+const signOut = document.getElementById("sign-out");
+
+let adminKey = sessionStorage.getItem(KEY_STORAGE);
+let selected = null;
+let listRequest = 0; // only the latest list request may draw (filters can change mid-flight)
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+class AuthError extends Error {}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, {
+    ...options,
+    headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
+  });
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    body = null;
+  }
+  if (response.ok) return body;
+  const message = body?.error?.message ?? `The server answered ${response.status}.`;
+  if ([401, 403, 503].includes(response.status)) throw new AuthError(message);
+  throw new Error(message);
+}
+
+function showLogin(message = "") {
+  sessionStorage.removeItem(KEY_STORAGE);
+  adminKey = null;
+  desk.hidden = true;
+  signOut.hidden = true;
+  login.hidden = false;
+  loginError.textContent = message;
+  keyInput.focus();
+}
+
+function handle(error) {
+  if (error instanceof AuthError) showLogin(error.message);
+  else panel.prepend(el("p", "form-error", error.message));
+}
+
+function statusBadge(status) {
+  return el("span", `status ${status}`, STATUSES[status] ?? status);
+}
+
+function formatDate(iso) {
+  return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+function formatAmount(cents) {
+  return cents == null ? null : (cents / 100).toFixed(2);
+}
+
+async function loadTickets() {
+  const request = ++listRequest;
+  const query = filter.value ? `?status=${encodeURIComponent(filter.value)}` : "";
+  const { tickets } = await api(`/api/tickets${query}`);
+  if (request !== listRequest) return;
+  list.replaceChildren();
+  if (!tickets.length) {
+    list.append(el("li", "empty", filter.value ? "No tickets with this status." : "No tickets yet."));
+  }
+  for (const ticket of tickets) {
+    const button = el("button");
+    button.type = "button";
+    button.dataset.id = ticket.id;
+    button.setAttribute("aria-current", String(ticket.id === selected));
+    button.append(
+      el("span", "title", `#${ticket.id} · ${ticket.name}`),
+      statusBadge(ticket.status),
+      el("span", "sub", ticket.issue),
+    );
+    button.addEventListener("click", () => openTicket(ticket.id).catch(handle));
+    const item = el("li");
+    item.append(button);
+    list.append(item);
+  }
+}
+
+async function openTicket(id) {
+  selected = id;
+  for (const button of list.querySelectorAll("button")) {
+    button.setAttribute("aria-current", String(Number(button.dataset.id) === id));
+  }
+  const ticket = await api(`/api/tickets/${id}`);
+  const heading = el("h2", null, `#${ticket.id} · ${ticket.name}`);
+  heading.tabIndex = -1;
+  const meta = el("div", "meta");
+  meta.append(
+    statusBadge(ticket.status),
+    el("span", null, `Category: ${ticket.category}`),
+    el("span", null, `Filed ${formatDate(ticket.created_at)}`),
+  );
+  const amount = formatAmount(ticket.amount_cents);
+  if (amount) meta.append(el("span", null, `Amount: ${amount}`));
+
+  const statusForm = el("form", "status-form");
+  const label = el("label", null, "Status");
+  label.htmlFor = "ticket-status";
+  const select = el("select");
+  select.id = "ticket-status";
+  for (const [value, text] of Object.entries(STATUSES)) {
+    const option = el("option", null, text);
+    option.value = value;
+    option.selected = value === ticket.status;
+    select.append(option);
+  }
+  const save = el("button", "primary small", "Update status");
+  save.type = "submit";
+  const saved = el("span", "saved");
+  saved.setAttribute("role", "status");
+  statusForm.append(label, select, save, saved);
+  statusForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    save.disabled = true;
+    try {
+      const updated = await api(`/api/tickets/${id}`, {
+        method: "PATCH",
+        body: JSON.stringify({ status: select.value }),
+      });
+      meta.firstChild.replaceWith(statusBadge(updated.status));
+      saved.textContent = `Saved: ${STATUSES[updated.status]}`;
+      await loadTickets();
+    } catch (error) {
+      handle(error);
+    } finally {
+      save.disabled = false;
+    }
+  });
+
+  const transcript = el("section", "transcript");
+  transcript.append(el("h3", null, "Conversation"));
+  const log = el("div", "log");
+  transcript.append(log);
+  if (ticket.messages.length) {
+    const view = new ConversationView(log, { loadImage: imageLoader(ticket.conversation_id), showDetails: true });
+    view.renderHistory(ticket.messages);
+  } else {
+    log.append(el("p", "empty", "This ticket has no conversation behind it."));
+  }
+
+  panel.replaceChildren(heading, meta, el("p", "issue", ticket.issue), statusForm, transcript);
+  heading.focus();
+}
+
+function imageLoader(conversationId) {
+  return async (reference) => {
+    const id = reference.slice("image://".length);
+    const response = await fetch(
+      `/api/conversations/${conversationId}/images/${encodeURIComponent(id)}`,
+      { headers: { Authorization: `Bearer ${adminKey}` } },
+    );
+    return response.ok ? URL.createObjectURL(await response.blob()) : null;
+  };
+}
+
+async function start() {
+  try {
+    await loadTickets();
+    login.hidden = true;
+    desk.hidden = false;
+    signOut.hidden = false;
+  } catch (error) {
+    if (error instanceof AuthError) showLogin(error.message);
+    else showLogin(`Couldn't load tickets: ${error.message}`);
+  }
+}
+
+login.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  adminKey = keyInput.value.trim();
+  sessionStorage.setItem(KEY_STORAGE, adminKey);
+  keyInput.value = "";
+  await start();
+});
+signOut.addEventListener("click", () => {
+  panel.replaceChildren(el("p", "empty", "Choose a ticket to read the conversation behind it."));
+  showLogin();
+});
+filter.addEventListener("change", () => loadTickets().catch(handle));
+document.getElementById("refresh").addEventListener("click", () => loadTickets().catch(handle));
+
+(adminKey ? start() : Promise.resolve(showLogin())).finally(() => {
+  document.body.dataset.ready = "true";
+});

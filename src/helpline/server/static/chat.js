@@ -1,0 +1,248 @@
+// The customer chat: streams answers over fetch + SSE, keeps the conversation across reloads.
+
+import { ConversationView } from "./conversation.js";
+
+const STORAGE_KEY = "helpline.conversation";
+const MAX_UPLOAD = 10 * 1024 * 1024;
+
+const log = document.getElementById("log");
+const form = document.getElementById("composer");
+const input = document.getElementById("input");
+const sendButton = document.getElementById("send");
+const fileInput = document.getElementById("file");
+const attachment = document.getElementById("attachment");
+const attachmentPreview = document.getElementById("attachment-preview");
+const attachmentName = document.getElementById("attachment-name");
+const dropOverlay = document.getElementById("drop");
+const welcome = document.getElementById("welcome");
+
+let session = JSON.parse(localStorage.getItem(STORAGE_KEY) || "null");
+let pending = null; // { file, url } — the image to send with the next message
+let busy = false;
+
+const imageUrls = new Map();
+const view = new ConversationView(log, { loadImage });
+
+async function loadImage(reference) {
+  if (!session) return null;
+  if (imageUrls.has(reference)) return imageUrls.get(reference);
+  const id = reference.slice("image://".length);
+  const response = await fetch(`/api/conversations/${session.id}/images/${encodeURIComponent(id)}`, {
+    headers: { Authorization: `Bearer ${session.token}` },
+  });
+  if (!response.ok) return null;
+  const url = URL.createObjectURL(await response.blob());
+  imageUrls.set(reference, url);
+  return url;
+}
+
+async function errorMessage(response) {
+  try {
+    const body = await response.json();
+    return body.error?.message || `The server answered ${response.status}.`;
+  } catch {
+    return `The server answered ${response.status}. Please try again in a moment.`;
+  }
+}
+
+async function ensureConversation() {
+  if (session) return session;
+  const response = await fetch("/api/conversations", { method: "POST" });
+  if (!response.ok) throw new Error(await errorMessage(response));
+  session = await response.json();
+  localStorage.setItem(STORAGE_KEY, JSON.stringify(session));
+  return session;
+}
+
+async function restore() {
+  if (!session) return;
+  const response = await fetch(`/api/conversations/${session.id}`, {
+    headers: { Authorization: `Bearer ${session.token}` },
+  });
+  if (response.status === 401 || response.status === 403 || response.status === 404) {
+    localStorage.removeItem(STORAGE_KEY);
+    session = null;
+    return;
+  }
+  if (!response.ok) {
+    view.notice(await errorMessage(response));
+    return;
+  }
+  const conversation = await response.json();
+  if (conversation.messages.length) {
+    welcome.hidden = true;
+    view.renderHistory(conversation.messages);
+  }
+}
+
+/** Yields {event, data} for each complete SSE frame in the response body. */
+async function* readEvents(response) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value.replace(/\r\n/g, "\n");
+    let end;
+    while ((end = buffer.indexOf("\n\n")) !== -1) {
+      const frame = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let event = "message";
+      const data = [];
+      for (const line of frame.split("\n")) {
+        if (line.startsWith("event:")) event = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length) yield { event, data: JSON.parse(data.join("\n")) };
+    }
+  }
+}
+
+function setBusy(value) {
+  busy = value;
+  sendButton.disabled = value;
+  form.setAttribute("aria-busy", String(value));
+}
+
+function setAttachment(file) {
+  if (pending) URL.revokeObjectURL(pending.url);
+  pending = null;
+  attachment.hidden = true;
+  fileInput.value = "";
+  if (!file) return;
+  if (!file.type.startsWith("image/")) {
+    view.notice(`"${file.name}" is not an image. Attach a photo (JPEG, PNG, WebP…) of your receipt.`);
+    return;
+  }
+  if (file.size > MAX_UPLOAD) {
+    view.notice(`That photo is larger than 10 MB. Take a smaller photo or crop it, then attach it again.`);
+    return;
+  }
+  pending = { file, url: URL.createObjectURL(file) };
+  attachmentPreview.src = pending.url;
+  attachmentName.textContent = file.name || "Pasted image";
+  attachment.hidden = false;
+}
+
+async function send() {
+  const text = input.value.trim();
+  if (busy || (!text && !pending)) return;
+  setBusy(true);
+  welcome.hidden = true;
+  const image = pending;
+  let body;
+  const headers = {};
+  if (image) {
+    body = new FormData();
+    body.append("text", text);
+    body.append("image", image.file, image.file.name || "pasted-image.png");
+  } else {
+    body = JSON.stringify({ text });
+    headers["Content-Type"] = "application/json";
+  }
+  input.value = "";
+  autosize();
+  let shown = false;
+  try {
+    const { id, token } = await ensureConversation();
+    headers.Authorization = `Bearer ${token}`;
+    const response = await fetch(`/api/conversations/${id}/messages`, { method: "POST", headers, body });
+    if (!response.ok) {
+      input.value = text; // nothing was sent: give the words back to fix and resend
+      autosize();
+      view.notice(await errorMessage(response));
+      return;
+    }
+    view.addUser(text, image?.url ?? null);
+    shown = true;
+    if (image) {
+      pending = null;
+      attachment.hidden = true;
+    }
+    view.startTurn();
+    for await (const { event, data } of readEvents(response)) {
+      if (event === "text") view.appendText(data.delta);
+      else if (event === "restart") view.restart();
+      else if (event === "tool_call") view.toolCall(data.id, data.name, data.arguments);
+      else if (event === "tool_progress") view.toolProgress(data.id, data.text);
+      else if (event === "tool_result") view.toolResult(data.id, data.name, data.content);
+      else if (event === "error") view.notice(data.message);
+    }
+  } catch (error) {
+    if (!shown) {
+      input.value = text;
+      autosize();
+    }
+    view.notice(
+      shown
+        ? "The connection dropped. Your message is saved; the answer will appear when you reload."
+        : `Couldn't send your message: ${error.message}. Check your connection and try again.`,
+    );
+  } finally {
+    view.finishTurn();
+    setBusy(false);
+    input.focus();
+  }
+}
+
+function autosize() {
+  input.style.height = "auto";
+  input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  send();
+});
+input.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    send();
+  }
+});
+input.addEventListener("input", autosize);
+document.getElementById("attach").addEventListener("click", () => fileInput.click());
+fileInput.addEventListener("change", () => setAttachment(fileInput.files[0] ?? null));
+document.getElementById("attachment-remove").addEventListener("click", () => {
+  setAttachment(null);
+  input.focus();
+});
+document.getElementById("new-chat").addEventListener("click", () => {
+  localStorage.removeItem(STORAGE_KEY);
+  session = null;
+  view.clear();
+  welcome.hidden = false;
+  input.focus();
+});
+document.addEventListener("paste", (event) => {
+  const file = [...(event.clipboardData?.files ?? [])].find((f) => f.type.startsWith("image/"));
+  if (file) {
+    event.preventDefault();
+    setAttachment(file);
+  }
+});
+let dragDepth = 0;
+document.addEventListener("dragenter", (event) => {
+  if (![...event.dataTransfer.types].includes("Files")) return;
+  dragDepth++;
+  dropOverlay.hidden = false;
+});
+document.addEventListener("dragleave", () => {
+  if (--dragDepth <= 0) {
+    dragDepth = 0;
+    dropOverlay.hidden = true;
+  }
+});
+document.addEventListener("dragover", (event) => event.preventDefault());
+document.addEventListener("drop", (event) => {
+  event.preventDefault();
+  dragDepth = 0;
+  dropOverlay.hidden = true;
+  const file = event.dataTransfer.files[0];
+  if (file) setAttachment(file);
+});
+
+restore().finally(() => {
+  document.body.dataset.ready = "true";
+  input.focus();
+});

@@ -1,0 +1,295 @@
+"""The chat page and the agents' page in real headless Chromium, against a live server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+
+from helpline.assistant import Assistant
+from helpline.config import Settings
+from helpline.models.base import ChatModel
+from helpline.models.openai_compat import OpenAICompatModel
+from helpline.models.scripted import Reply, ScriptedModel
+from helpline.server import create_app
+from helpline.server.testing import LiveServer
+from helpline.store import Store
+from helpline.support import create_customer_ticket
+from helpline.support.receipts import analyze_receipt_image
+from tests.conftest import RECEIPTS_DIR
+from tests.fake_openai import FakeOpenAI, text_reply
+
+pytestmark = pytest.mark.browser
+
+ADMIN = "agents-only-key"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = os.environ.get("HELPLINE_SCREENSHOTS_DIR")
+"""Set (e.g. to ``docs``) to keep the pages' screenshots for the README."""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+class Harness:
+    """A live server over ``sqlite_store`` and a fresh browser page that records dialogs."""
+
+    def __init__(self, browser: Browser, store: Store) -> None:
+        self.browser = browser
+        self.store = store
+        self.server: LiveServer | None = None
+        self.dialogs: list[str] = []
+        self.context = browser.new_context(viewport={"width": 1100, "height": 760})
+        self.page = self.context.new_page()
+        self.page.on("dialog", self._dialog)
+
+    def _dialog(self, dialog: Dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def serve(self, model: ChatModel) -> str:
+        tools = [create_customer_ticket, analyze_receipt_image]
+        assistant = Assistant(model, self.store, tools, "You are the test support desk.")
+        self.server = LiveServer(create_app(assistant, Settings(admin_key=ADMIN)))
+        self.server.start()
+        return self.server.url
+
+    def open_chat(self) -> Page:
+        assert self.server is not None
+        self.page.goto(self.server.url + "/")
+        expect(self.page.locator("body[data-ready=true]")).to_be_attached()
+        return self.page
+
+    def say(self, text: str) -> None:
+        self.page.fill("#input", text)
+        self.page.press("#input", "Enter")
+
+    def wait_for_answer(self) -> None:
+        expect(self.page.locator(".message.assistant[aria-busy=true]")).to_have_count(
+            0, timeout=30_000
+        )
+        expect(self.page.locator("#send")).to_be_enabled()
+
+    def close(self) -> None:
+        self.context.close()
+        if self.server:
+            self.server.stop()
+
+
+@pytest.fixture
+def harness(browser: Browser, sqlite_store: Store) -> Iterator[Harness]:
+    opened = Harness(browser, sqlite_store)
+    yield opened
+    opened.close()
+
+
+def keep_screenshot(page: Page, tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 10_000  # a real rendering, not a blank page
+    if SCREENSHOTS:
+        shutil.copy(path, Path(SCREENSHOTS) / name)
+
+
+def wait_until_image_loaded(page: Page, selector: str) -> None:
+    """Poll from Python: the page's CSP (rightly) forbids the eval that wait_for_function uses."""
+    deadline = time.monotonic() + 10
+    script = f"document.querySelector({json.dumps(selector)})?.naturalWidth ?? 0"
+    while page.evaluate(script) == 0:
+        assert time.monotonic() < deadline, f"{selector} never loaded"
+        time.sleep(0.05)
+
+
+def test_answer_streams_in_and_survives_a_reload(harness: Harness, fake_openai: FakeOpenAI) -> None:
+    answer = "Sorry to hear that! Your **order 1042** is on its way and should arrive in about *ten minutes*."
+    fake_openai.script(text_reply(answer, delay=0.12))
+    harness.serve(OpenAICompatModel(fake_openai.base_url, "fake-model", "test", max_retries=0))
+    page = harness.open_chat()
+    harness.say("Where is my order?")
+
+    bubble = page.locator(".message.assistant .bubble").last
+    expect(bubble).to_be_visible()
+    seen: list[str] = []
+    deadline = time.monotonic() + 20
+    while (
+        page.locator(".message.assistant[aria-busy=true]").count() and time.monotonic() < deadline
+    ):
+        text = bubble.text_content() or ""
+        if text and (not seen or seen[-1] != text):
+            seen.append(text)
+        time.sleep(0.03)
+    final = (
+        "Sorry to hear that! Your order 1042 is on its way and should arrive in about ten minutes."
+    )
+    expect(bubble).to_have_text(final)
+    assert len(seen) >= 4, f"the answer did not stream in progressively: {seen}"
+    assert all(final.startswith(partial.rstrip("*")) or "*" in partial for partial in seen[:-1])
+    expect(bubble.locator("strong")).to_have_text("order 1042")
+    expect(bubble.locator("em")).to_have_text("ten minutes")
+    expect(page.locator(".message.user .bubble")).to_have_text("Where is my order?")
+
+    page.reload()
+    expect(page.locator("body[data-ready=true]")).to_be_attached()
+    expect(page.locator(".message.user .bubble")).to_have_text("Where is my order?")
+    expect(page.locator(".message.assistant .bubble")).to_have_text(final)
+    expect(page.locator("#welcome")).to_be_hidden()
+
+
+def test_receipt_upload_shows_the_tool_at_work(harness: Harness, tmp_path: Path) -> None:
+    def read_the_shared_image(messages: list[dict[str, Any]]) -> Reply:
+        last = messages[-1]["content"]
+        reference = last[last.index("image://") : last.index("]", last.index("image://"))]
+        return ScriptedModel.call("analyze_receipt_image", image_url=reference)
+
+    def summarise(messages: list[dict[str, Any]]) -> Reply:
+        receipt = json.loads(messages[-1]["content"])
+        total = receipt["total_in_cents"] / 100
+        return ScriptedModel.text(
+            f"Thanks! I read your receipt from **{receipt['date']}**: the total is "
+            f"{total:.2f} {receipt['currency']}. Which item was wrong?"
+        )
+
+    harness.serve(ScriptedModel(read_the_shared_image, summarise))
+    page = harness.open_chat()
+    with page.expect_file_chooser() as chooser:
+        page.click("#attach")
+    chooser.value.set_files(str(RECEIPTS_DIR / "sroie_003.jpg"))
+    expect(page.locator("#attachment")).to_be_visible()
+    expect(page.locator("#attachment-name")).to_have_text("sroie_003.jpg")
+    harness.say("I was charged for something I never ordered")
+
+    tool = page.locator(".message.assistant .tool")
+    expect(tool).to_be_visible()
+    expect(tool.locator(".label")).not_to_have_text("")
+    harness.wait_for_answer()
+    expect(tool).to_have_class("tool finished")
+    expect(tool.locator(".label")).to_have_text("Receipt read")
+    expect(page.locator(".message.assistant .bubble")).to_contain_text(
+        "I read your receipt from 2018-12-25"
+    )
+    expect(page.locator(".message.user img")).to_be_visible()
+    wait_until_image_loaded(page, ".message.user img")
+    expect(page.locator("#attachment")).to_be_hidden()
+
+    page.reload()  # the shared image comes back from the server, with the conversation's token
+    expect(page.locator(".message.user img")).to_be_visible()
+    wait_until_image_loaded(page, ".message.user img")
+    expect(page.locator(".tool.finished .label")).to_have_text("Receipt read")
+    keep_screenshot(page, tmp_path, "chat.png")
+
+
+XSS = (
+    'Here you go: <img src=x onerror="window.pwned=1;alert(1)"> '
+    "<script>window.pwned=2;alert(2)</script> "
+    "[click me](javascript:alert(3)) [data](data:text/html,<script>alert(4)</script>) "
+    "[help centre](https://help.example.com/refunds) and **<b>bold</b>**"
+)
+
+
+def test_markup_from_the_model_or_the_customer_stays_inert(harness: Harness) -> None:
+    harness.serve(ScriptedModel(ScriptedModel.text(XSS)))
+    page = harness.open_chat()
+    harness.say('<img src=x onerror="window.pwned=3;alert(5)"> hello')
+    harness.wait_for_answer()
+
+    def assert_inert() -> None:
+        log = page.locator("#log")
+        expect(log.locator("img")).to_have_count(0)
+        expect(log.locator("script, b, iframe, object")).to_have_count(0)
+        anchors = log.locator("a")
+        expect(anchors).to_have_count(1)
+        expect(anchors).to_have_attribute("href", "https://help.example.com/refunds")
+        expect(anchors).to_have_attribute("rel", "noopener noreferrer nofollow")
+        assistant = log.locator(".message.assistant .bubble")
+        expect(assistant).to_contain_text('<img src=x onerror="window.pwned=1;alert(1)">')
+        expect(assistant).to_contain_text("<script>window.pwned=2;alert(2)</script>")
+        expect(assistant.locator("strong")).to_have_text("<b>bold</b>")
+        expect(log.locator(".message.user .bubble")).to_contain_text(
+            '<img src=x onerror="window.pwned=3'
+        )
+        assert page.evaluate("window.pwned") is None
+        assert harness.dialogs == []
+
+    assert_inert()
+    page.reload()  # stored history renders through the same safe path
+    expect(page.locator(".message.assistant .bubble")).to_be_visible()
+    assert_inert()
+
+
+def test_agent_reads_a_ticket_and_changes_its_status(
+    harness: Harness, sqlite_store: Store, tmp_path: Path
+) -> None:
+    url = harness.serve(
+        ScriptedModel(
+            ScriptedModel.call(
+                "create_customer_ticket",
+                name="Omar Haddad",
+                issue="Cannot log in after password reset",
+            ),
+            ScriptedModel.text("I've filed **ticket #1** — our team will email you within a day."),
+        )
+    )
+    created = httpx.post(url + "/api/conversations").json()
+    httpx.post(
+        f"{url}/api/conversations/{created['id']}/messages",
+        headers={"Authorization": f"Bearer {created['token']}"},
+        json={"text": "I'm Omar Haddad and I can't log in since I reset my password."},
+        timeout=30,
+    ).raise_for_status()
+    sqlite_store.tickets.create(
+        "Ana Lima", "Refund for a soda I never ordered", category="refund", amount_cents=250
+    )
+
+    page = harness.page
+    page.goto(url + "/agents")
+    page.fill("#admin-key", "wrong key")
+    page.press("#admin-key", "Enter")
+    expect(page.locator("#login-error")).to_contain_text("not the admin key")
+    page.fill("#admin-key", ADMIN)
+    page.click("#login button[type=submit]")
+    expect(page.locator("#tickets button")).to_have_count(2)
+
+    page.click("#tickets button:has-text('Omar Haddad')")
+    panel = page.locator("#ticket")
+    expect(panel.locator("h2")).to_have_text("#1 · Omar Haddad")
+    expect(panel.locator(".issue")).to_have_text("Cannot log in after password reset")
+    expect(panel.locator(".message.user .bubble")).to_contain_text("I can't log in since I reset")
+    expect(panel.locator(".tool.finished .label")).to_have_text("Ticket created")
+    expect(panel.locator(".message.assistant .bubble strong")).to_have_text("ticket #1")
+    keep_screenshot(page, tmp_path, "agents.png")
+
+    page.select_option("#ticket-status", "resolved")
+    page.click(".status-form button[type=submit]")
+    expect(panel.locator(".saved")).to_have_text("Saved: Resolved")
+    assert sqlite_store.tickets.get(1).status == "resolved"  # type: ignore[union-attr]
+
+    page.select_option("#filter", "resolved")
+    expect(page.locator("#tickets button")).to_have_count(1)
+    expect(page.locator("#tickets button .title")).to_have_text("#1 · Omar Haddad")
+    page.select_option("#filter", "closed")
+    expect(page.locator("#tickets .empty")).to_have_text("No tickets with this status.")
+
+    page.reload()  # the key is kept for this tab
+    expect(page.locator("#desk")).to_be_visible()
