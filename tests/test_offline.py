@@ -280,7 +280,7 @@ CASES: list[tuple[str, list[dict[str, Any]], str | None, Args | str]] = [
         "refund policy",
         [user("how do refunds work?")],
         "search_help_center",
-        {"query": "how do refunds work?"},
+        {"query": "refunds"},
     ),
     (
         "allergens",
@@ -298,13 +298,13 @@ CASES: list[tuple[str, list[dict[str, Any]], str | None, Args | str]] = [
         "how-to",
         [user("How do I reset my password?")],
         "search_help_center",
-        {"query": ("~", "reset my password")},
+        {"query": "reset password"},
     ),
     (
         "new question while a ticket waits",
         [*LOGIN, user("how do refunds work?")],
         "search_help_center",
-        {"query": "how do refunds work?"},
+        {"query": "refunds"},
     ),
     # A person.
     (

@@ -34,6 +34,7 @@ from helpline.models.offline_intents import (
     Reading,
     asked_for,
     read_message,
+    search_query,
 )
 from helpline.models.offline_replies import (
     DEFAULT_FOLLOW_UP,
@@ -414,8 +415,8 @@ class _Conversation:
             return self._items(goal)
         if slot is Slot.IMAGE_URL:
             return goal.image_urls[0] if goal.image_urls else None
-        words = goal.turns[-1].reading.words or goal.turns[-1].reading.text
-        return words or None
+        words = " ".join(t.reading.words for t in goal.turns if t.reading.words)
+        return search_query(words) if words.strip() else None
 
 
 @dataclass

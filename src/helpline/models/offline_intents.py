@@ -210,6 +210,35 @@ def normalise(text: str) -> str:
     return _WORD.sub(lambda m: _correct(m.group(0)), lowered)
 
 
+# Help-centre queries ---------------------------------------------------------------------
+
+_FILLER = frozenset(
+    _words(
+        "how what when where why which who whom is are was were do does did can could would "
+        "should will shall may might i i'm me my you your we our us it it's its the a an to of "
+        "for on in at with about please there this that these be been have has had get got "
+        "work works working usually normally take takes long much many any some tell know "
+        "want need like just hi hello hey thanks so if or and but also really actually"
+    )
+)
+# A question's gist in the words a help centre uses for it.
+_QUERY_HINTS: tuple[tuple[str, str], ...] = (
+    (r"\bhow long\b.*\brefund|\brefund\b.*\bhow long\b", "refund window"),
+    (r"\bhow long\b.*\bdeliver|\bdeliver\w*\b.*\btakes?\b", "delivery times"),
+    (r"\bwhen\b.*\brefund\b.*\barrive", "when will my refund arrive"),
+)
+
+
+def search_query(text: str) -> str:
+    """A few words for a help-centre search: the question's content words, or its gist."""
+    norm = normalise(text)
+    for pattern, gist in _QUERY_HINTS:
+        if re.search(pattern, norm):
+            return gist
+    kept = [w for w in re.findall(r"[\w'-]+", norm) if w not in _FILLER]
+    return " ".join(kept) or text.strip()
+
+
 # Names -----------------------------------------------------------------------------------
 
 _NAME_WORD = r"[^\W\d_](?:[^\W\d_]|['’-](?=[^\W\d_]))*"

@@ -293,6 +293,7 @@ def explain_error(tool: str, result: str) -> str:
     """A tool's ``Error: …`` text in plain words, with what the customer can do next."""
     detail = result.lstrip()[len("Error:") :].strip()
     detail = re.sub(r"\s*Tell the customer and offer a ticket\.?$", "", detail).rstrip(" .")
+    detail = re.split(r"(?<=[.!?])\s+(?=[A-Z])", detail, maxsplit=1)[0].rstrip(" .")  # the fact
     if _CRASHED.match(detail):  # a bug's exception text means nothing to a customer
         detail = "our system had an unexpected problem"
     detail = detail[:1].lower() + detail[1:] if detail[:2].istitle() else detail

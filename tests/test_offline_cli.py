@@ -1,0 +1,41 @@
+"""The offline assistant end to end: ``helpline chat`` with no model configured, real store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _helpline(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HELPLINE_", "XAI_"))}
+    env |= {"HELPLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'offline.db'}", "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "helpline.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=90,
+    )
+
+
+def test_seed_conversation_offline(tmp_path: Path) -> None:
+    chat = _helpline(tmp_path, "chat", stdin="Hi, I can't log in to my account\nOmar\nexit\n")
+    assert chat.returncode == 0, chat.stderr
+    assert "offline assistant" in chat.stdout
+    assert "Could you tell me your name so I can file a ticket?" in chat.stdout
+    assert "I've filed ticket #1 about your login problem" in chat.stdout
+
+    tickets = json.loads(_helpline(tmp_path, "tickets", "list", "--json").stdout)
+    assert [(t["id"], t["name"], t["issue"]) for t in tickets] == [
+        (1, "Omar", "Login problem: I can't log in to my account.")
+    ]
+    transcript = json.loads(_helpline(tmp_path, "transcript", "--json").stdout)
+    call = transcript[4]["tool_calls"][0]
+    assert call["function"]["name"] == "create_customer_ticket"
+    assert transcript[5]["tool_call_id"] == call["id"]
+    assert transcript[5]["content"].startswith("Ticket #1 created for Omar")
