@@ -248,7 +248,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any], str], str]] = {
 }
 
 FOLLOW_UPS: dict[str, str] = {
-    "analyze_receipt_image": "Is something wrong with this order? Tell me what, and I'll sort it out.",
+    "analyze_receipt_image": "Is something wrong with it? Tell me what, and I can file a ticket.",
     "search_help_center": "Did that answer your question?",
     "lookup_order": "Is there a problem with this order?",
 }
