@@ -66,7 +66,7 @@ def _open_store(settings: Settings) -> Store:
 def _fail(message: str, code: int = 1) -> Any:
     from rich.console import Console
 
-    Console(stderr=True, highlight=False).print(f"[bold red]Error:[/] {message}", markup=True)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]Error:[/] {message}", markup=True)
     raise typer.Exit(code)
 
 
@@ -118,7 +118,7 @@ async def _chat_loop(
     from helpline.terminal import JsonLinesPrinter, TurnPrinter
 
     interactive = sys.stdin.isatty()
-    status = Console(stderr=True, highlight=False)
+    status = Console(stderr=True, highlight=False, soft_wrap=True)
     printer = JsonLinesPrinter() if json_output else TurnPrinter(show_tools=show_tools)
     status.print(
         f"[dim]Helpline · {assistant.model.name} · conversation {conversation_id}"
@@ -292,7 +292,7 @@ def receipt(
     from helpline.receipts import ReceiptReadError, read_receipt
 
     settings = _settings(model=model, base_url=base_url)
-    status = Console(stderr=True, highlight=False)
+    status = Console(stderr=True, highlight=False, soft_wrap=True)
 
     async def read() -> Any:
         image = await load_image(source, local_files_allowed=True)

@@ -45,7 +45,7 @@ class TurnPrinter:
 
     def __init__(self, out: TextIO | None = None, *, show_tools: bool = True) -> None:
         self.out = out or sys.stdout
-        self.console = Console(file=self.out, highlight=False)
+        self.console = Console(file=self.out, highlight=False, soft_wrap=True)
         self.show_tools = show_tools
         self._at_line_start = True
 
