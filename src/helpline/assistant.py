@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio.to_thread
 
@@ -35,33 +35,62 @@ TURN_LEASE = timedelta(minutes=5)
 TURN_WAIT_SECONDS = 120.0
 
 
+class _Event:
+    """Turn events share one naming with the HTTP stream: ``name`` and a JSON-able ``data()``."""
+
+    __slots__ = ()
+    name: ClassVar[str]
+
+    def data(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True, slots=True)
-class TurnText:
+class TurnText(_Event):
     """A piece of the answer."""
 
+    name: ClassVar[str] = "text"
     delta: str
 
+    def data(self) -> dict[str, Any]:
+        return {"delta": self.delta}
+
 
 @dataclass(frozen=True, slots=True)
-class TurnRestart:
+class TurnRestart(_Event):
     """The model's stream broke and is being retried: forget the text shown since the last tool round."""
 
+    name: ClassVar[str] = "restart"
+
+    def data(self) -> dict[str, Any]:
+        return {}
+
 
 @dataclass(frozen=True, slots=True)
-class TurnToolCall:
+class TurnToolCall(_Event):
+    name: ClassVar[str] = "tool_call"
     call: ToolCall
 
+    def data(self) -> dict[str, Any]:
+        function = self.call.function
+        return {"id": self.call.id, "name": function.name, "arguments": function.arguments}
+
 
 @dataclass(frozen=True, slots=True)
-class TurnToolProgress:
+class TurnToolProgress(_Event):
     """A running tool says what it is doing (e.g. "Reading the text…")."""
 
+    name: ClassVar[str] = "tool_progress"
     call_id: str
     text: str
 
+    def data(self) -> dict[str, Any]:
+        return {"id": self.call_id, "text": self.text}
+
 
 @dataclass(frozen=True, slots=True)
-class TurnToolResult:
+class TurnToolResult(_Event):
+    name: ClassVar[str] = "tool_result"
     call: ToolCall
     content: str
 
@@ -69,18 +98,34 @@ class TurnToolResult:
     def is_error(self) -> bool:
         return self.content.startswith("Error:")
 
+    def data(self) -> dict[str, Any]:
+        return {"id": self.call.id, "name": self.call.function.name, "content": self.content}
+
 
 @dataclass(frozen=True, slots=True)
-class TurnDone:
+class TurnDone(_Event):
+    name: ClassVar[str] = "done"
     message_id: int
     usage: Usage
 
+    def data(self) -> dict[str, Any]:
+        usage = {
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "total_tokens": self.usage.total_tokens,
+        }
+        return {"message_id": self.message_id, "usage": usage}
+
 
 @dataclass(frozen=True, slots=True)
-class TurnError:
+class TurnError(_Event):
     """The turn could not finish; the message is safe to show the customer."""
 
+    name: ClassVar[str] = "error"
     message: str
+
+    def data(self) -> dict[str, Any]:
+        return {"message": self.message}
 
 
 TurnEvent = (
@@ -228,13 +273,17 @@ class Assistant:
 
     async def _run_tool(self, conversation_id: str, call: ToolCall, emit: Any) -> str:
         loop = asyncio.get_running_loop()
+
+        def progress(text: str) -> None:  # tools may call it from a worker thread
+            loop.call_soon_threadsafe(emit, TurnToolProgress(call.id, text))
+
         context = ToolContext(
             conversation_id=conversation_id,
             tool_call_id=call.id,
             store=self.store,
             vision_model=self.vision_model,
             local_files_allowed=self.local_files_allowed,
-            progress=lambda text: loop.call_soon_threadsafe(emit, TurnToolProgress(call.id, text)),
+            progress=progress,
         )
         result = await self.tools.call(call, context)
         emit(TurnToolResult(call, result))

@@ -97,45 +97,8 @@ class JsonLinesPrinter:
         return None
 
     def show(self, event: TurnEvent) -> None:
-        self.out.write(json.dumps(event_payload(event)) + "\n")
+        self.out.write(json.dumps({"event": event.name, **event.data()}) + "\n")
         self.out.flush()
-
-
-def event_payload(event: TurnEvent) -> dict[str, object]:
-    """The event as the HTTP stream names it: ``{"event": ..., **data}``."""
-    if isinstance(event, TurnText):
-        return {"event": "text", "delta": event.delta}
-    if isinstance(event, TurnToolCall):
-        call = event.call
-        return {
-            "event": "tool_call",
-            "id": call.id,
-            "name": call.function.name,
-            "arguments": call.function.arguments,
-        }
-    if isinstance(event, TurnToolProgress):
-        return {"event": "tool_progress", "id": event.call_id, "text": event.text}
-    if isinstance(event, TurnToolResult):
-        return {
-            "event": "tool_result",
-            "id": event.call.id,
-            "name": event.call.function.name,
-            "content": event.content,
-        }
-    if isinstance(event, TurnRestart):
-        return {"event": "restart"}
-    if isinstance(event, TurnDone):
-        usage = event.usage
-        return {
-            "event": "done",
-            "message_id": event.message_id,
-            "usage": {
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "total_tokens": usage.total_tokens,
-            },
-        }
-    return {"event": "error", "message": event.message}
 
 
 def _escape(text: str) -> str:
