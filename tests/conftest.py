@@ -42,9 +42,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     else:
         opened = Store.open(request.getfixturevalue("postgres_url"))
         with opened.engine.begin() as connection:
-            tables = ", ".join(
-                f'"{table.name}"' for table in reversed(_metadata().sorted_tables)
-            )
+            tables = ", ".join(f'"{table.name}"' for table in reversed(_metadata().sorted_tables))
             connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     yield opened
     opened.close()

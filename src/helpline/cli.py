@@ -66,7 +66,9 @@ def _open_store(settings: Settings) -> Store:
 def _fail(message: str, code: int = 1) -> Any:
     from rich.console import Console
 
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]Error:[/] {message}", markup=True)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"[bold red]Error:[/] {message}", markup=True
+    )
     raise typer.Exit(code)
 
 
