@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import MetaData, create_engine, text
 
 from helpline.store import Store
 from tests.fake_openai import FakeOpenAI
@@ -56,7 +56,7 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     opened.close()
 
 
-def _metadata():  # type: ignore[no-untyped-def]
+def _metadata() -> MetaData:
     from helpline.store.tables import Base
 
     return Base.metadata
