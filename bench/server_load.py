@@ -1,0 +1,362 @@
+"""Load on the HTTP server: N concurrent conversations streaming answers from a paced fake model.
+
+    .venv/bin/python -m bench.server_load [--sizes 50,200,500] [--database-url URL] [--json]
+
+Three processes, as in production: the fake OpenAI-compatible model server
+(``tests/fake_openai.py``, one chunk per word every ``--chunk-delay`` seconds), the Helpline
+server (``OpenAICompatModel`` → ``Assistant`` → ``create_app`` under uvicorn) and this load
+client. Customers start spread over one answer's duration, so N streams are open at once, and
+each sends ``--turns`` messages in a row.
+
+Measured per size:
+- added TTFT: time to the first ``text`` event at the client minus the fake's own first-token
+  delay (so it includes the server's database work before the model call, the relay and any
+  lag in the fake and the client: it is an upper bound on what the server adds);
+- tokens/s delivered to clients, and the server process's CPU (share of one core);
+- errors (non-200, ``error`` events, broken streams, wrong text) and lost messages (what is
+  stored, compared with what was sent and streamed).
+Rate limits are lifted in the benchmark server: every customer here shares one address.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from helpline.server.testing import aiter_sse
+
+_SENTENCE = (
+    "thanks for waiting I checked your order and the courier is two streets away so it "
+    "should arrive in a few minutes if anything is missing tell me and I will file a refund"
+)
+WORDS = _SENTENCE.split()
+PROMPT = "You are the benchmark support desk."
+
+
+def answer_for(text: str, tokens: int) -> str:
+    """The fake model's deterministic answer to a customer message tagged ``[cNtM]``."""
+    tag = text.split("]")[0].lstrip("[")
+    return " ".join([f"Answer-{tag}:", *(WORDS[i % len(WORDS)] for i in range(tokens - 1))])
+
+
+# --- the two server processes -------------------------------------------------------------
+
+
+def run_fake(chunk_delay: float, tokens: int) -> None:
+    """Role ``fake``: the paced fake model server; prints its URL, runs until stdin closes."""
+    from tests.fake_openai import FakeOpenAI, text_reply
+
+    def reply(body: dict[str, Any]) -> Any:
+        return text_reply(answer_for(body["messages"][-1]["content"], tokens), delay=chunk_delay)
+
+    with FakeOpenAI() as fake:
+        fake.script(*([reply] * 200_000))
+        print(fake.base_url, flush=True)
+        sys.stdin.read()
+
+
+def run_server(model_url: str, database_url: str) -> None:
+    """Role ``server``: Helpline's app on a free port; prints the port, runs until killed."""
+    import uvicorn
+
+    from helpline.assistant import Assistant
+    from helpline.config import Settings
+    from helpline.models.openai_compat import OpenAICompatModel
+    from helpline.server import Rate, RateLimits, create_app
+    from helpline.store import Store
+    from helpline.support import create_customer_ticket
+
+    model = OpenAICompatModel(model_url, "fake-model", "bench", max_retries=0)
+    assistant = Assistant(model, Store.open(database_url), [create_customer_ticket], PROMPT)
+    unlimited = Rate(burst=1e9, per_second=1e9)
+    app = create_app(assistant, Settings(), limits=RateLimits(unlimited, unlimited))
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    print(sock.getsockname()[1], flush=True)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, backlog=4096)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _spawn(*args: str) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.server_load", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    if not line:
+        raise SystemExit(f"The {args[1]} process did not start; see its output above.")
+    return process, line
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# --- the load client ----------------------------------------------------------------------
+
+
+@dataclass
+class Turn:
+    ttft: float | None = None
+    tokens: int = 0
+    error: str | None = None
+
+
+@dataclass
+class Result:
+    size: int
+    turns: int
+    ok_turns: int
+    errors: int
+    lost_messages: int
+    ttft_p50_ms: float
+    ttft_p99_ms: float
+    added_ttft_p50_ms: float
+    added_ttft_p99_ms: float
+    tokens_per_s: float
+    server_cpu_percent: float
+    fake_cpu_percent: float
+    client_cpu_percent: float
+    seconds: float
+    error_samples: list[str] = field(default_factory=list)
+
+
+async def _customer(
+    client: httpx.AsyncClient,
+    url: str,
+    index: int,
+    start_at: float,
+    turns: int,
+    tokens: int,
+    results: list[Turn],
+) -> tuple[str, list[str]]:
+    """One customer: a conversation and ``turns`` messages; returns its id and the texts the
+    server accepted (answered 200), all of which must end up stored."""
+    created = (await client.post(url + "/api/conversations")).json()
+    conversation, token = created["id"], created["token"]
+    await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+    sent = []
+    for number in range(turns):
+        text = f"[c{index}t{number}] Where is my order? It is late."
+        turn = Turn()
+        results.append(turn)
+        began = time.monotonic()
+        deltas: list[str] = []
+        try:
+            async with client.stream(
+                "POST",
+                f"{url}/api/conversations/{conversation}/messages",
+                headers={"Authorization": f"Bearer {token}"},
+                json={"text": text},
+            ) as response:
+                if response.status_code != 200:
+                    turn.error = f"HTTP {response.status_code}: {(await response.aread())[:200]!r}"
+                    continue
+                sent.append(text)
+                done = False
+                async for event in aiter_sse(response):
+                    if event.event == "text":
+                        if turn.ttft is None:
+                            turn.ttft = time.monotonic() - began
+                        deltas.append(event.data["delta"])
+                    elif event.event == "error":
+                        turn.error = f"error event: {event.data['message']}"
+                    elif event.event == "done":
+                        done = True
+                turn.tokens = len(deltas)
+                if turn.error is None and not done:
+                    turn.error = "the stream ended without a done event"
+                elif turn.error is None and "".join(deltas) != answer_for(text, tokens):
+                    turn.error = "the streamed text differs from the model's answer"
+        except httpx.HTTPError as exc:
+            turn.error = f"{type(exc).__name__}: {exc}"
+    return conversation, sent
+
+
+def _lost(database_url: str, conversations: list[tuple[str, list[str]]], tokens: int) -> int:
+    """Messages missing or wrong in the database, against what each customer sent."""
+    from helpline.store import Store
+
+    store = Store.open(database_url)
+    lost = 0
+    try:
+        for conversation, sent in conversations:
+            stored = store.conversations.messages(conversation)
+            expected = [{"role": "system", "content": PROMPT}]
+            for text in sent:
+                expected += [
+                    {"role": "user", "content": text},
+                    {"role": "assistant", "content": answer_for(text, tokens)},
+                ]
+            lost += sum(1 for want in expected if want not in stored)
+            lost += max(0, len(stored) - len(expected))  # duplicates are wrong too
+    finally:
+        store.close()
+    return lost
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return (
+        statistics.quantiles(values, n=100, method="inclusive")[q - 1] if q < 100 else max(values)
+    )
+
+
+async def run_size(
+    url: str, pids: tuple[int, int], database_url: str, size: int, args: argparse.Namespace
+) -> Result:
+    server_pid, fake_pid = pids
+    answer_seconds = args.tokens * args.chunk_delay
+    # Idle connections expire before uvicorn's 5 s keep-alive closes them, so no request is
+    # sent on a connection the server is closing (which httpx reports as a ReadError).
+    limits = httpx.Limits(
+        max_connections=size + 50, max_keepalive_connections=size + 50, keepalive_expiry=2.0
+    )
+    timeout = httpx.Timeout(120.0, connect=30.0)
+    turns: list[Turn] = []
+    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+        start = time.monotonic() + 1.0
+        cpu_before, wall_before = _cpu_seconds(server_pid), time.monotonic()
+        fake_before, client_before = _cpu_seconds(fake_pid), time.process_time()
+        conversations = await asyncio.gather(
+            *(
+                _customer(
+                    client,
+                    url,
+                    index,
+                    start + random.uniform(0, answer_seconds),
+                    args.turns,
+                    args.tokens,
+                    turns,
+                )
+                for index in range(size)
+            )
+        )
+        wall = time.monotonic() - wall_before
+        cpu = _cpu_seconds(server_pid) - cpu_before
+        fake_cpu = _cpu_seconds(fake_pid) - fake_before
+        client_cpu = time.process_time() - client_before
+    await asyncio.sleep(0.5)  # let the server store the last answers
+    ttfts = [t.ttft * 1000 for t in turns if t.ttft is not None]
+    added = [max(0.0, v - args.chunk_delay * 1000) for v in ttfts]
+    errors = [t.error for t in turns if t.error]
+    return Result(
+        size=size,
+        turns=len(turns),
+        ok_turns=len(turns) - len(errors),
+        errors=len(errors),
+        lost_messages=_lost(database_url, conversations, args.tokens),
+        ttft_p50_ms=round(_percentile(ttfts, 50), 1),
+        ttft_p99_ms=round(_percentile(ttfts, 99), 1),
+        added_ttft_p50_ms=round(_percentile(added, 50), 1),
+        added_ttft_p99_ms=round(_percentile(added, 99), 1),
+        tokens_per_s=round(sum(t.tokens for t in turns) / wall),
+        server_cpu_percent=round(100 * cpu / wall, 1),
+        fake_cpu_percent=round(100 * fake_cpu / wall, 1),
+        client_cpu_percent=round(100 * client_cpu / wall, 1),
+        seconds=round(wall, 1),
+        error_samples=sorted(set(errors))[:3],
+    )
+
+
+def _table(results: list[Result], args: argparse.Namespace, database: str) -> str:
+    head = (
+        f"{args.turns} turns per conversation, {args.tokens} tokens per answer, one every "
+        f"{args.chunk_delay * 1000:g} ms (fake first token after {args.chunk_delay * 1000:g} ms); "
+        f"database: {database}; {os.cpu_count()} CPU cores"
+    )
+    columns = (
+        f"{'streams':>7} {'turns':>6} {'errors':>6} {'lost':>5} {'TTFT p50':>9} {'p99':>8} "
+        f"{'added p50':>10} {'p99':>8} {'tokens/s':>9} {'CPU server':>11} {'fake':>6} "
+        f"{'client':>7} {'seconds':>8}"
+    )
+    rows = [
+        f"{r.size:>7} {r.turns:>6} {r.errors:>6} {r.lost_messages:>5} {r.ttft_p50_ms:>7.1f}ms "
+        f"{r.ttft_p99_ms:>6.1f}ms {r.added_ttft_p50_ms:>8.1f}ms {r.added_ttft_p99_ms:>6.1f}ms "
+        f"{r.tokens_per_s:>9} {r.server_cpu_percent:>10.1f}% {r.fake_cpu_percent:>5.0f}% "
+        f"{r.client_cpu_percent:>6.0f}% {r.seconds:>8.1f}"
+        for r in results
+    ]
+    samples = [f"  e.g. {s}" for r in results for s in r.error_samples]
+    return "\n".join([head, columns, *rows, *samples])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--sizes", default="50,200,500", help="concurrent conversations, e.g. 50,200,500"
+    )
+    parser.add_argument("--turns", type=int, default=2, help="messages per conversation")
+    parser.add_argument("--tokens", type=int, default=60, help="tokens (chunks) per answer")
+    parser.add_argument("--chunk-delay", type=float, default=0.05, help="seconds between chunks")
+    parser.add_argument("--database-url", help="SQLAlchemy URL (default: a new SQLite file)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--role", choices=["client", "fake", "server"], default="client", help=argparse.SUPPRESS
+    )
+    parser.add_argument("--model-url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role == "fake":
+        run_fake(args.chunk_delay, args.tokens)
+        return
+    if args.role == "server":
+        run_server(args.model_url, args.database_url)
+        return
+
+    with tempfile.TemporaryDirectory() as folder:
+        database_url = args.database_url or f"sqlite:///{Path(folder) / 'bench.db'}"
+        fake, model_url = _spawn(
+            "--role", "fake", "--chunk-delay", str(args.chunk_delay), "--tokens", str(args.tokens)
+        )
+        server, port = _spawn(
+            "--role", "server", "--model-url", model_url, "--database-url", database_url
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(100):
+                try:
+                    if httpx.get(url + "/healthz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            results = [
+                asyncio.run(run_size(url, (server.pid, fake.pid), database_url, int(size), args))
+                for size in args.sizes.split(",")
+            ]
+        finally:
+            server.terminate()
+            fake.terminate()
+            server.wait(timeout=10)
+            fake.wait(timeout=10)
+    if args.json:
+        print(json.dumps([asdict(r) for r in results], indent=2))
+    else:
+        database = database_url.split(":", 1)[0]
+        print(_table(results, args, database))
+
+
+if __name__ == "__main__":
+    main()
