@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -63,7 +63,7 @@ def _open_store(settings: Settings) -> Store:
         )
 
 
-def _fail(message: str, code: int = 1) -> Any:
+def _fail(message: str, code: int = 1) -> NoReturn:
     from rich.console import Console
 
     Console(stderr=True, highlight=False, soft_wrap=True).print(
