@@ -57,20 +57,30 @@ def test_messages_keep_their_order_and_exact_form(store: Store) -> None:
     assert store.conversations.messages(conversation_id) == wires
     info = store.conversations.get(conversation_id)
     assert info is not None
-    assert (info.message_count, info.prompt_tokens, info.completion_tokens) == (3, 9, 6)
+    assert (info.prompt_tokens, info.completion_tokens) == (9, 6)
     assert store.conversations.latest_id() == conversation_id
 
 
 def test_turn_lease_is_exclusive_until_released_or_expired(store: Store) -> None:
     conversation_id = store.conversations.create()
     minute = timedelta(minutes=1)
-    assert store.conversations.try_lock_turn(conversation_id, "worker-a", minute)
-    assert not store.conversations.try_lock_turn(conversation_id, "worker-b", minute)
-    store.conversations.unlock_turn(conversation_id, "worker-b")  # not the holder: no effect
-    assert not store.conversations.try_lock_turn(conversation_id, "worker-b", minute)
-    store.conversations.unlock_turn(conversation_id, "worker-a")
-    assert store.conversations.try_lock_turn(conversation_id, "worker-b", timedelta(seconds=-1))
-    assert store.conversations.try_lock_turn(conversation_id, "worker-c", minute)  # expired lease
+    hello = {"role": "user", "content": "hello"}
+    assert store.conversations.begin_turn(conversation_id, "worker-a", minute, hello) == [hello]
+    busy = store.conversations.begin_turn(
+        conversation_id, "worker-b", minute, {"role": "user", "content": "b"}
+    )
+    assert busy is None
+    assert store.conversations.messages(conversation_id) == [hello]  # nothing stored while busy
+    store.conversations.release_turn(conversation_id, "worker-b")  # not the holder: no effect
+    assert store.conversations.begin_turn(conversation_id, "worker-b", minute, hello) is None
+    answer = {"role": "assistant", "content": "hi"}
+    store.conversations.end_turn(conversation_id, "worker-a", [answer], 5, 1)
+    history = store.conversations.begin_turn(
+        conversation_id, "worker-b", timedelta(seconds=-1), hello
+    )
+    assert history == [hello, answer, hello]
+    # An expired lease (a crashed worker) is taken over.
+    assert store.conversations.begin_turn(conversation_id, "worker-c", minute, hello) is not None
 
 
 def test_tickets_status_and_filters(store: Store) -> None:

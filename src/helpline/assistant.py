@@ -163,7 +163,7 @@ class Assistant:
         self.system_prompt = system_prompt
         self.max_rounds = max_rounds
         self.local_files_allowed = local_files_allowed
-        self._local_locks: dict[str, asyncio.Lock] = {}
+        self._local_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._running: set[asyncio.Task[None]] = set()
 
     def new_conversation(self, token_hash: str | None = None) -> str:
@@ -185,51 +185,69 @@ class Assistant:
         task.add_done_callback(self._running.discard)
         return _drain(queue, task)
 
+    async def wait_idle(self) -> None:
+        """Wait for the turns in progress to finish (before shutting a server down)."""
+        await asyncio.gather(*self._running, return_exceptions=True)
+
     async def _serialised_turn(
         self, conversation_id: str, message: UserMessage, queue: asyncio.Queue[TurnEvent | None]
     ) -> None:
+        emit = queue.put_nowait
+        holder = secrets.token_hex(8)
         try:
-            async with self._turn_lock(conversation_id) as acquired:
-                if not acquired:
-                    queue.put_nowait(TurnError(BUSY_REPLY))
+            async with self._local_lock(conversation_id):
+                history = await self._begin_turn(conversation_id, holder, message)
+                if history is None:
+                    emit(TurnError(BUSY_REPLY))
                     return
-                await self._turn(conversation_id, message, queue.put_nowait)
+                try:
+                    await self._turn(conversation_id, holder, history, emit)
+                except BaseException:
+                    await anyio.to_thread.run_sync(
+                        self.store.conversations.release_turn, conversation_id, holder
+                    )
+                    raise
         except ModelError as exc:
-            queue.put_nowait(TurnError(str(exc)))
+            emit(TurnError(str(exc)))
         finally:
-            queue.put_nowait(None)
+            emit(None)
 
     @asynccontextmanager
-    async def _turn_lock(self, conversation_id: str) -> AsyncIterator[bool]:
-        """Serialise turns per conversation: a local lock, then a lease in the database."""
-        lock = self._local_locks.setdefault(conversation_id, asyncio.Lock())
-        async with lock:
-            holder = secrets.token_hex(8)
-            conversations = self.store.conversations
-            deadline = asyncio.get_running_loop().time() + TURN_WAIT_SECONDS
-            acquired = False
-            while not acquired:
-                acquired = await anyio.to_thread.run_sync(
-                    conversations.try_lock_turn, conversation_id, holder, TURN_LEASE
-                )
-                if not acquired:
-                    if asyncio.get_running_loop().time() > deadline:
-                        break
-                    await asyncio.sleep(0.05)
-            try:
-                yield acquired
-            finally:
-                if acquired:
-                    await anyio.to_thread.run_sync(
-                        conversations.unlock_turn, conversation_id, holder
-                    )
-        if not lock.locked():
-            self._local_locks.pop(conversation_id, None)
+    async def _local_lock(self, conversation_id: str) -> AsyncIterator[None]:
+        """Queue this process's turns for one conversation without polling the database."""
+        lock, users = self._local_locks.get(conversation_id, (asyncio.Lock(), 0))
+        self._local_locks[conversation_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._local_locks[conversation_id]
+            if users == 1:
+                del self._local_locks[conversation_id]
+            else:
+                self._local_locks[conversation_id] = (lock, users - 1)
 
-    async def _turn(self, conversation_id: str, message: UserMessage, emit: Any) -> None:
-        conversations = self.store.conversations
-        await anyio.to_thread.run_sync(conversations.append, conversation_id, [message.to_wire()])
-        history = await anyio.to_thread.run_sync(conversations.messages, conversation_id)
+    async def _begin_turn(
+        self, conversation_id: str, holder: str, message: UserMessage
+    ) -> list[dict[str, Any]] | None:
+        """Take the conversation's lease in the database (other workers may hold it), store
+        the customer's message and read the history; ``None`` if the lease stays taken."""
+        deadline = asyncio.get_running_loop().time() + TURN_WAIT_SECONDS
+        while True:
+            history = await anyio.to_thread.run_sync(
+                self.store.conversations.begin_turn,
+                conversation_id,
+                holder,
+                TURN_LEASE,
+                message.to_wire(),
+            )
+            if history is not None or asyncio.get_running_loop().time() > deadline:
+                return history
+            await asyncio.sleep(0.05)
+
+    async def _turn(
+        self, conversation_id: str, holder: str, history: list[dict[str, Any]], emit: Any
+    ) -> None:
         schemas = self.tools.schemas() or None
         total = Usage()
         for _ in range(self.max_rounds):
@@ -251,7 +269,7 @@ class Assistant:
             total = total + usage
             reply = AssistantMessage(content="".join(text) or None, tool_calls=calls or None)
             if not calls:
-                ids = await self._persist(conversation_id, [reply.to_wire()], usage)
+                ids = await self._end_turn(conversation_id, holder, reply, usage)
                 emit(TurnDone(ids[-1], total))
                 return
             for call in calls:
@@ -263,12 +281,17 @@ class Assistant:
                 ToolMessage(tool_call_id=call.id, content=result).to_wire()
                 for call, result in zip(calls, results, strict=True)
             ]
-            await self._persist(conversation_id, round_messages, usage)
+            await anyio.to_thread.run_sync(
+                self.store.conversations.append,
+                conversation_id,
+                round_messages,
+                usage.prompt_tokens,
+                usage.completion_tokens,
+            )
             history.extend(round_messages)
         emit(TurnText(ROUND_LIMIT_REPLY))
-        ids = await self._persist(
-            conversation_id, [AssistantMessage(content=ROUND_LIMIT_REPLY).to_wire()], Usage()
-        )
+        limit_reply = AssistantMessage(content=ROUND_LIMIT_REPLY)
+        ids = await self._end_turn(conversation_id, holder, limit_reply, Usage())
         emit(TurnDone(ids[-1], total))
 
     async def _run_tool(self, conversation_id: str, call: ToolCall, emit: Any) -> str:
@@ -289,12 +312,16 @@ class Assistant:
         emit(TurnToolResult(call, result))
         return result
 
-    async def _persist(
-        self, conversation_id: str, wires: list[dict[str, Any]], usage: Usage
+    async def _end_turn(
+        self, conversation_id: str, holder: str, reply: AssistantMessage, usage: Usage
     ) -> list[int]:
         return await anyio.to_thread.run_sync(
-            lambda: self.store.conversations.append(
-                conversation_id, wires, usage.prompt_tokens, usage.completion_tokens
+            lambda: self.store.conversations.end_turn(
+                conversation_id,
+                holder,
+                [reply.to_wire()],
+                usage.prompt_tokens,
+                usage.completion_tokens,
             )
         )
 

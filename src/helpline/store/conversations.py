@@ -24,10 +24,9 @@ class ConversationInfo:
     token_hash: str | None
     prompt_tokens: int
     completion_tokens: int
-    message_count: int = 0
 
 
-def _info(row: Conversation, message_count: int = 0) -> ConversationInfo:
+def _info(row: Conversation) -> ConversationInfo:
     return ConversationInfo(
         id=row.id,
         created_at=row.created_at,
@@ -36,7 +35,6 @@ def _info(row: Conversation, message_count: int = 0) -> ConversationInfo:
         token_hash=row.token_hash,
         prompt_tokens=row.prompt_tokens,
         completion_tokens=row.completion_tokens,
-        message_count=message_count,
     )
 
 
@@ -56,12 +54,7 @@ class Conversations:
     def get(self, conversation_id: str) -> ConversationInfo | None:
         with Session(self._engine) as session:
             row = session.get(Conversation, conversation_id)
-            if row is None:
-                return None
-            count = session.scalar(
-                select(func.count()).where(StoredMessage.conversation_id == conversation_id)
-            )
-            return _info(row, count or 0)
+            return _info(row) if row else None
 
     def latest_id(self) -> str | None:
         """The most recently active conversation."""
@@ -96,53 +89,20 @@ class Conversations:
     ) -> list[int]:
         """Append messages atomically (all or none) and return their ids."""
         with Session(self._engine) as session, session.begin():
-            last = session.scalar(
-                select(func.max(StoredMessage.position)).where(
-                    StoredMessage.conversation_id == conversation_id
-                )
-            )
-            position = -1 if last is None else last
-            rows = []
-            for wire in wires:
-                position += 1
-                rows.append(
-                    StoredMessage(
-                        conversation_id=conversation_id,
-                        position=position,
-                        role=wire["role"],
-                        wire=wire,
-                    )
-                )
-            session.add_all(rows)
-            session.execute(
-                update(Conversation)
-                .where(Conversation.id == conversation_id)
-                .values(
-                    updated_at=utcnow(),
-                    prompt_tokens=Conversation.prompt_tokens + prompt_tokens,
-                    completion_tokens=Conversation.completion_tokens + completion_tokens,
-                )
-            )
-            session.flush()
-            return [row.id for row in rows]
+            return _append(session, conversation_id, wires, prompt_tokens, completion_tokens)
 
-    def set_status(self, conversation_id: str, status: str) -> None:
-        with Session(self._engine) as session, session.begin():
-            session.execute(
-                update(Conversation)
-                .where(Conversation.id == conversation_id)
-                .values(status=status, updated_at=utcnow())
-            )
-
-    def try_lock_turn(self, conversation_id: str, holder: str, lease: timedelta) -> bool:
-        """Take the conversation's turn lease if it is free or expired (one atomic UPDATE).
+    def begin_turn(
+        self, conversation_id: str, holder: str, lease: timedelta, user_wire: dict[str, Any]
+    ) -> list[dict[str, Any]] | None:
+        """Take the turn lease, store the customer's message and return the history, in one
+        transaction; ``None`` (and nothing stored) while another turn holds the lease.
 
         A lease in the database, not a process lock, so turns are serialised across
         workers and machines sharing one database.
         """
         now = utcnow()
         with Session(self._engine) as session, session.begin():
-            result = session.execute(
+            taken = session.execute(
                 update(Conversation)
                 .where(Conversation.id == conversation_id)
                 .where(
@@ -152,12 +112,81 @@ class Conversations:
                 )
                 .values(turn_holder=holder, turn_expires_at=now + lease)
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            if not taken.rowcount:  # type: ignore[attr-defined]
+                return None
+            _append(session, conversation_id, [user_wire], 0, 0)
+            return list(
+                session.scalars(
+                    select(StoredMessage.wire)
+                    .where(StoredMessage.conversation_id == conversation_id)
+                    .order_by(StoredMessage.position)
+                )
+            )
 
-    def unlock_turn(self, conversation_id: str, holder: str) -> None:
+    def end_turn(
+        self,
+        conversation_id: str,
+        holder: str,
+        wires: list[dict[str, Any]],
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+    ) -> list[int]:
+        """Store the turn's last messages and release its lease, in one transaction."""
+        with Session(self._engine) as session, session.begin():
+            ids = _append(session, conversation_id, wires, prompt_tokens, completion_tokens)
+            _release(session, conversation_id, holder)
+            return ids
+
+    def release_turn(self, conversation_id: str, holder: str) -> None:
+        """Give the lease back without storing anything (a turn that failed)."""
+        with Session(self._engine) as session, session.begin():
+            _release(session, conversation_id, holder)
+
+    def set_status(self, conversation_id: str, status: str) -> None:
         with Session(self._engine) as session, session.begin():
             session.execute(
                 update(Conversation)
-                .where(Conversation.id == conversation_id, Conversation.turn_holder == holder)
-                .values(turn_holder=None, turn_expires_at=None)
+                .where(Conversation.id == conversation_id)
+                .values(status=status, updated_at=utcnow())
             )
+
+
+def _append(
+    session: Session,
+    conversation_id: str,
+    wires: list[dict[str, Any]],
+    prompt_tokens: int,
+    completion_tokens: int,
+) -> list[int]:
+    last = session.scalar(
+        select(func.max(StoredMessage.position)).where(
+            StoredMessage.conversation_id == conversation_id
+        )
+    )
+    first = 0 if last is None else last + 1
+    rows = [
+        StoredMessage(
+            conversation_id=conversation_id, position=first + offset, role=wire["role"], wire=wire
+        )
+        for offset, wire in enumerate(wires)
+    ]
+    session.add_all(rows)
+    session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id)
+        .values(
+            updated_at=utcnow(),
+            prompt_tokens=Conversation.prompt_tokens + prompt_tokens,
+            completion_tokens=Conversation.completion_tokens + completion_tokens,
+        )
+    )
+    session.flush()
+    return [row.id for row in rows]
+
+
+def _release(session: Session, conversation_id: str, holder: str) -> None:
+    session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id, Conversation.turn_holder == holder)
+        .values(turn_holder=None, turn_expires_at=None)
+    )
