@@ -429,7 +429,9 @@ def test_health_pages_and_docs(start_server: StartServer, store: Store) -> None:
     assert {"/api/conversations/{conversation_id}/messages", "/api/tickets/{ticket_id}"} <= set(
         paths
     )
-    assert httpx.get(server.url + "/docs").status_code == 200
+    docs = httpx.get(server.url + "/docs")
+    assert docs.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in docs.text
+    assert httpx.get(server.url + "/docs-assets/swagger-ui-bundle.js").status_code == 200
 
 
 def test_ticket_statuses_match_the_store() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -35,7 +37,20 @@ def create_app(
     assistant: Assistant, settings: Settings, *, limits: RateLimits | None = None
 ) -> FastAPI:
     """The HTTP API and web pages over ``assistant``."""
-    app = FastAPI(title="Helpline", version="0.1.0", description=DESCRIPTION)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await assistant.wait_idle()  # a redeploy lets the turns in progress finish
+        await assistant.model.aclose()
+
+    app = FastAPI(
+        title="Helpline",
+        version="0.1.0",
+        description=DESCRIPTION,
+        docs_url=None,
+        lifespan=lifespan,
+    )
     app.state.helpline = ServerState(assistant, settings, limits or RateLimits())
     install_error_handlers(app)
     app.add_middleware(BodyLimit)
@@ -43,7 +58,27 @@ def create_app(
     app.include_router(routes_tickets.router)
     app.include_router(routes_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _serve_docs_offline(app)
     return app
+
+
+def _serve_docs_offline(app: FastAPI) -> None:
+    """Swagger UI from the installed package, not from a CDN: the docs work offline too."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Helpline API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
 
 
 def create_app_from_env() -> FastAPI:

@@ -13,16 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from helpline.assistant import (
-    TurnDone,
-    TurnError,
-    TurnEvent,
-    TurnRestart,
-    TurnText,
-    TurnToolCall,
-    TurnToolProgress,
-    TurnToolResult,
-)
+from helpline.assistant import TurnError, TurnEvent
 
 _log = logging.getLogger("helpline.server")
 
@@ -38,37 +29,7 @@ def frame(event: str, data: dict[str, Any]) -> bytes:
 
 
 def encode(event: TurnEvent) -> bytes:
-    if isinstance(event, TurnText):
-        return frame("text", {"delta": event.delta})
-    if isinstance(event, TurnToolCall):
-        function = event.call.function
-        return frame(
-            "tool_call",
-            {"id": event.call.id, "name": function.name, "arguments": function.arguments},
-        )
-    if isinstance(event, TurnToolProgress):
-        return frame("tool_progress", {"id": event.call_id, "text": event.text})
-    if isinstance(event, TurnToolResult):
-        return frame(
-            "tool_result",
-            {"id": event.call.id, "name": event.call.function.name, "content": event.content},
-        )
-    if isinstance(event, TurnDone):
-        usage = event.usage
-        return frame(
-            "done",
-            {
-                "message_id": event.message_id,
-                "usage": {
-                    "prompt_tokens": usage.prompt_tokens,
-                    "completion_tokens": usage.completion_tokens,
-                    "total_tokens": usage.total_tokens,
-                },
-            },
-        )
-    if isinstance(event, TurnRestart):
-        return frame("restart", {})
-    return frame("error", {"message": event.message})
+    return frame(event.name, event.data())
 
 
 async def stream_turn(events: AsyncIterator[TurnEvent]) -> AsyncIterator[bytes]:
