@@ -174,7 +174,7 @@ class Assistant:
         )
         return conversation_id
 
-    def run_turn(self, conversation_id: str, message: UserMessage) -> AsyncIterator[TurnEvent]:
+    def run_turn(self, conversation_id: str, message: UserMessage) -> TurnStream:
         """Answer one customer message; yields events as they happen.
 
         The turn runs in its own task and completes even if the caller stops iterating.
@@ -183,7 +183,7 @@ class Assistant:
         task = asyncio.create_task(self._serialised_turn(conversation_id, message, queue))
         self._running.add(task)  # keep a reference: the turn outlives an abandoned iterator
         task.add_done_callback(self._running.discard)
-        return _drain(queue, task)
+        return TurnStream(queue, task)
 
     async def wait_idle(self) -> None:
         """Wait for the turns in progress to finish (before shutting a server down)."""
@@ -326,9 +326,32 @@ class Assistant:
         )
 
 
-async def _drain(
-    queue: asyncio.Queue[TurnEvent | None], task: asyncio.Task[None]
-) -> AsyncIterator[TurnEvent]:
-    while (event := await queue.get()) is not None:
-        yield event
-    await task  # surface unexpected errors from the turn itself
+class TurnStream:
+    """The events of one turn as they happen: iterate over them, or take them in batches."""
+
+    def __init__(self, queue: asyncio.Queue[TurnEvent | None], task: asyncio.Task[None]) -> None:
+        self._queue = queue
+        self._task = task
+
+    def __aiter__(self) -> TurnStream:
+        return self
+
+    async def __anext__(self) -> TurnEvent:
+        event = await self._queue.get()
+        if event is None:
+            await self._task  # surface unexpected errors from the turn itself
+            raise StopAsyncIteration
+        return event
+
+    async def batches(self) -> AsyncIterator[list[TurnEvent]]:
+        """Every event that is ready at once: under load, one write carries many tokens."""
+        while True:
+            ready = [await self._queue.get()]
+            while not self._queue.empty():
+                ready.append(self._queue.get_nowait())
+            events = [event for event in ready if event is not None]
+            if events:
+                yield events
+            if len(events) < len(ready):
+                await self._task
+                return

@@ -8,6 +8,7 @@ model can read and correct — never a crash of the turn.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import re
@@ -107,8 +108,8 @@ class Tool:
         )
         self.is_async = inspect.iscoroutinefunction(function)
 
-    def schema(self) -> dict[str, Any]:
-        """The tool as the OpenAI ``tools`` array expects it."""
+    @functools.cached_property
+    def _schema(self) -> dict[str, Any]:
         parameters = _strip_titles(self.arguments_model.model_json_schema())
         return {
             "type": "function",
@@ -118,6 +119,10 @@ class Tool:
                 "parameters": parameters,
             },
         }
+
+    def schema(self) -> dict[str, Any]:
+        """The tool as the OpenAI ``tools`` array expects it (built once; don't mutate it)."""
+        return self._schema
 
     async def __call__(self, arguments: str, context: ToolContext) -> str:
         """Validate ``arguments`` (JSON text), run the tool, and return its result as text.

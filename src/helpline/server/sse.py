@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from helpline.assistant import TurnError, TurnEvent
+from helpline.assistant import TurnError, TurnEvent, TurnStream
 
 _log = logging.getLogger("helpline.server")
 
@@ -32,12 +32,12 @@ def encode(event: TurnEvent) -> bytes:
     return frame(event.name, event.data())
 
 
-async def stream_turn(events: AsyncIterator[TurnEvent]) -> AsyncIterator[bytes]:
+async def stream_turn(turn: TurnStream) -> AsyncIterator[bytes]:
     """The turn as SSE bytes. Closing this stream (a client that left) never stops the turn:
     the engine runs it in its own task and stores every message."""
     try:
-        async for event in events:
-            yield encode(event)
+        async for events in turn.batches():
+            yield b"".join(encode(event) for event in events)
     except Exception:
         _log.exception("A turn failed unexpectedly")
         yield encode(TurnError(INTERRUPTED))
