@@ -140,7 +140,7 @@ async def test_a_cut_stream_is_retried_and_its_partial_text_discarded(
 
 async def test_read_timeout_is_retried(fake_openai: FakeOpenAI) -> None:
     fake_openai.script(stall_reply(2.0), text_reply("after the stall"))
-    events = await _collect(_model(fake_openai, timeout=0.5))
+    events = await _collect(_model(fake_openai, read_timeout=0.5))
     assert _text(events) == "after the stall"
 
 
