@@ -168,11 +168,8 @@ class Assistant:
 
     def new_conversation(self, token_hash: str | None = None) -> str:
         """Start a conversation; its first message is the system prompt, as sent to the model."""
-        conversation_id = self.store.conversations.create(token_hash=token_hash)
-        self.store.conversations.append(
-            conversation_id, [SystemMessage(content=self.system_prompt).to_wire()]
-        )
-        return conversation_id
+        system = SystemMessage(content=self.system_prompt).to_wire()
+        return self.store.conversations.create(token_hash=token_hash, messages=[system])
 
     def run_turn(self, conversation_id: str, message: UserMessage) -> TurnStream:
         """Answer one customer message; yields events as they happen.

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, case, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from helpline.store.tables import Conversation, StoredMessage, utcnow
@@ -44,11 +45,23 @@ class Conversations:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def create(self, token_hash: str | None = None) -> str:
-        """Start a conversation and return its id."""
+    def create(self, token_hash: str | None = None, messages: Sequence[dict[str, Any]] = ()) -> str:
+        """Start a conversation, with its first ``messages`` if any, and return its id."""
         conversation_id = secrets.token_hex(8)
-        with Session(self._engine) as session, session.begin():
-            session.add(Conversation(id=conversation_id, token_hash=token_hash))
+        with self._engine.begin() as connection:
+            connection.execute(
+                insert(Conversation).values(
+                    id=conversation_id,
+                    token_hash=token_hash,
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                    status="active",
+                    prompt_tokens=0,
+                    completion_tokens=0,
+                )
+            )
+            if messages:
+                _append(connection, conversation_id, messages)
         return conversation_id
 
     def get(self, conversation_id: str) -> ConversationInfo | None:
@@ -72,13 +85,8 @@ class Conversations:
 
     def messages(self, conversation_id: str) -> list[dict[str, Any]]:
         """The conversation's messages in wire form, in order."""
-        with Session(self._engine) as session:
-            rows = session.scalars(
-                select(StoredMessage.wire)
-                .where(StoredMessage.conversation_id == conversation_id)
-                .order_by(StoredMessage.position)
-            )
-            return list(rows)
+        with self._engine.connect() as connection:
+            return list(connection.execute(_HISTORY, {"cid": conversation_id}).scalars())
 
     def append(
         self,
@@ -88,8 +96,8 @@ class Conversations:
         completion_tokens: int = 0,
     ) -> list[int]:
         """Append messages atomically (all or none) and return their ids."""
-        with Session(self._engine) as session, session.begin():
-            return _append(session, conversation_id, wires, prompt_tokens, completion_tokens)
+        with self._engine.begin() as connection:
+            return _append(connection, conversation_id, wires, prompt_tokens, completion_tokens)
 
     def begin_turn(
         self, conversation_id: str, holder: str, lease: timedelta, user_wire: dict[str, Any]
@@ -101,27 +109,18 @@ class Conversations:
         workers and machines sharing one database.
         """
         now = utcnow()
-        with Session(self._engine) as session, session.begin():
-            taken = session.execute(
-                update(Conversation)
-                .where(Conversation.id == conversation_id)
-                .where(
-                    (Conversation.turn_holder.is_(None))
-                    | (Conversation.turn_expires_at < now)
-                    | (Conversation.turn_holder == holder)
-                )
-                .values(turn_holder=holder, turn_expires_at=now + lease)
-            )
-            if not taken.rowcount:  # type: ignore[attr-defined]
+        with self._engine.begin() as connection:
+            count = connection.execute(
+                _TAKE_LEASE,
+                {"cid": conversation_id, "holder": holder, "now": now, "expires": now + lease},
+            ).scalar_one_or_none()
+            if count is None:
                 return None
-            _append(session, conversation_id, [user_wire], 0, 0)
-            return list(
-                session.scalars(
-                    select(StoredMessage.wire)
-                    .where(StoredMessage.conversation_id == conversation_id)
-                    .order_by(StoredMessage.position)
-                )
+            connection.execute(
+                _INSERT_MESSAGE,
+                [_message_row(conversation_id, count - 1, user_wire, now)],
             )
+            return list(connection.execute(_HISTORY, {"cid": conversation_id}).scalars())
 
     def end_turn(
         self,
@@ -132,15 +131,19 @@ class Conversations:
         completion_tokens: int = 0,
     ) -> list[int]:
         """Store the turn's last messages and release its lease, in one transaction."""
-        with Session(self._engine) as session, session.begin():
-            ids = _append(session, conversation_id, wires, prompt_tokens, completion_tokens)
-            _release(session, conversation_id, holder)
-            return ids
+        with self._engine.begin() as connection:
+            return _append(
+                connection, conversation_id, wires, prompt_tokens, completion_tokens, release=holder
+            )
 
     def release_turn(self, conversation_id: str, holder: str) -> None:
         """Give the lease back without storing anything (a turn that failed)."""
-        with Session(self._engine) as session, session.begin():
-            _release(session, conversation_id, holder)
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id, Conversation.turn_holder == holder)
+                .values(turn_holder=None, turn_expires_at=None)
+            )
 
     def set_status(self, conversation_id: str, status: str) -> None:
         with Session(self._engine) as session, session.begin():
@@ -151,42 +154,83 @@ class Conversations:
             )
 
 
+def _message_row(
+    conversation_id: str, position: int, wire: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    return {
+        "conversation_id": conversation_id,
+        "position": position,
+        "role": wire["role"],
+        "wire": wire,
+        "created_at": now,
+    }
+
+
 def _append(
-    session: Session,
+    connection: Connection,
     conversation_id: str,
-    wires: list[dict[str, Any]],
-    prompt_tokens: int,
-    completion_tokens: int,
+    wires: Sequence[dict[str, Any]],
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    *,
+    release: str | None = None,
 ) -> list[int]:
-    last = session.scalar(
-        select(func.max(StoredMessage.position)).where(
-            StoredMessage.conversation_id == conversation_id
-        )
-    )
-    first = 0 if last is None else last + 1
-    rows = [
-        StoredMessage(
-            conversation_id=conversation_id, position=first + offset, role=wire["role"], wire=wire
-        )
-        for offset, wire in enumerate(wires)
-    ]
-    session.add_all(rows)
-    session.execute(
-        update(Conversation)
-        .where(Conversation.id == conversation_id)
-        .values(
-            updated_at=utcnow(),
-            prompt_tokens=Conversation.prompt_tokens + prompt_tokens,
-            completion_tokens=Conversation.completion_tokens + completion_tokens,
-        )
-    )
-    session.flush()
-    return [row.id for row in rows]
+    """Insert ``wires`` after the conversation's last message; release the lease of
+    ``release`` if it still holds it. Two statements, whatever the history's length."""
+    now = utcnow()
+    count = connection.execute(
+        _COUNT_APPENDED,
+        {
+            "cid": conversation_id,
+            "added": len(wires),
+            "prompt": prompt_tokens,
+            "completion": completion_tokens,
+            "now": now,
+            "holder": release,
+        },
+    ).scalar_one()
+    first = count - len(wires)
+    rows = [_message_row(conversation_id, first + i, wire, now) for i, wire in enumerate(wires)]
+    return list(connection.execute(_INSERT_MESSAGE, rows).scalars())
 
 
-def _release(session: Session, conversation_id: str, holder: str) -> None:
-    session.execute(
-        update(Conversation)
-        .where(Conversation.id == conversation_id, Conversation.turn_holder == holder)
-        .values(turn_holder=None, turn_expires_at=None)
+# The statements of a turn's hot path, built once: constructing them per call costs more
+# CPU than SQLite takes to run them.
+_conversations = cast(Table, Conversation.__table__)
+_messages = cast(Table, StoredMessage.__table__)
+_lease_free = or_(
+    _conversations.c.turn_holder.is_(None),
+    _conversations.c.turn_expires_at < bindparam("now"),
+    _conversations.c.turn_holder == bindparam("holder"),
+)
+_TAKE_LEASE = (
+    update(_conversations)
+    .where(_conversations.c.id == bindparam("cid"), _lease_free)
+    .values(
+        turn_holder=bindparam("holder"),
+        turn_expires_at=bindparam("expires"),
+        message_count=_conversations.c.message_count + 1,
+        updated_at=bindparam("now"),
     )
+    .returning(_conversations.c.message_count)
+)
+_still_held = _conversations.c.turn_holder == bindparam("holder")
+_COUNT_APPENDED = (
+    update(_conversations)
+    .where(_conversations.c.id == bindparam("cid"))
+    .values(
+        message_count=_conversations.c.message_count + bindparam("added"),
+        prompt_tokens=_conversations.c.prompt_tokens + bindparam("prompt"),
+        completion_tokens=_conversations.c.completion_tokens + bindparam("completion"),
+        updated_at=bindparam("now"),
+        turn_holder=case((_still_held, None), else_=_conversations.c.turn_holder),
+        turn_expires_at=case((_still_held, None), else_=_conversations.c.turn_expires_at),
+    )
+    .returning(_conversations.c.message_count)
+)
+_INSERT_MESSAGE = insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
+_HISTORY = (
+    select(_messages.c.wire)
+    .where(_messages.c.conversation_id == bindparam("cid"))
+    .order_by(_messages.c.position)
+)

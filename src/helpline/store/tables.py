@@ -37,6 +37,8 @@ class Conversation(Base):
     """``active``, or ``waiting_for_agent`` after a handoff."""
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    message_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Also the next message's position: appending needs no ``max()`` query."""
     turn_holder: Mapped[str | None] = mapped_column(String(64))
     turn_expires_at: Mapped[datetime | None]
 
