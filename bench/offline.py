@@ -19,56 +19,20 @@ import statistics
 import time
 from typing import Any
 
+from tests.tool_stubs import TOOLS as STUBS
+
 from helpline.models.base import TextDelta, ToolCallReady
 from helpline.models.offline import OfflineModel
-from helpline.tools import tool
-
-
-@tool
-def create_customer_ticket(name: str, issue: str) -> str:
-    """Create a ticket."""
-    return ""
-
-
-@tool
-def analyze_receipt_image(image_url: str) -> str:
-    """Read a receipt."""
-    return ""
-
-
-@tool
-def search_help_center(query: str) -> str:
-    """Search the help centre."""
-    return ""
-
-
-@tool
-def lookup_order(order_id: str) -> str:
-    """Look up an order."""
-    return ""
-
-
-@tool
-def request_refund(order_id: str, items: list[str], reason: str) -> str:
-    """Refund items."""
-    return ""
-
-
-@tool
-def escalate_to_human(reason: str) -> str:
-    """Hand over to a person."""
-    return ""
-
 
 TOOLS = [
-    t.schema()
-    for t in (
-        create_customer_ticket,
-        analyze_receipt_image,
-        search_help_center,
-        lookup_order,
-        request_refund,
-        escalate_to_human,
+    STUBS[name]
+    for name in (
+        "create_customer_ticket",
+        "analyze_receipt_image",
+        "search_help_center",
+        "lookup_order",
+        "request_refund",
+        "escalate_to_human",
     )
 ]
 RESULTS: dict[str, Any] = {

@@ -20,63 +20,8 @@ from helpline.models.base import (
     Usage,
 )
 from helpline.models.offline import NOTICE, OfflineModel
-from helpline.tools import tool
+from tests.tool_stubs import TOOLS
 
-
-@tool
-def create_customer_ticket(name: str, issue: str) -> str:
-    """Create a support ticket."""
-    return ""
-
-
-@tool
-def analyze_receipt_image(image_url: str) -> str:
-    """Read a receipt photo."""
-    return ""
-
-
-@tool
-def search_help_center(query: str) -> str:
-    """Search the help centre."""
-    return ""
-
-
-@tool
-def lookup_order(order_id: str) -> str:
-    """Look up one order."""
-    return ""
-
-
-@tool
-def list_recent_orders(customer: str) -> str:
-    """List a customer's recent orders."""
-    return ""
-
-
-@tool
-def request_refund(order_id: str, items: list[str], reason: str) -> str:
-    """Refund items of an order."""
-    return ""
-
-
-@tool
-def escalate_to_human(reason: str) -> str:
-    """Hand the conversation to a person."""
-    return ""
-
-
-TOOLS = {
-    t.name: t.schema()
-    for t in (
-        create_customer_ticket,
-        analyze_receipt_image,
-        search_help_center,
-        lookup_order,
-        list_recent_orders,
-        request_refund,
-        escalate_to_human,
-    )
-}
 ALL = list(TOOLS.values())
 
 ASK_NAME = "Could you tell me your name so I can file a ticket?"
