@@ -1,5 +1,6 @@
 // The agents' desk: tickets the assistant filed, the conversation behind each, status changes.
 
+import { el, errorMessage, fetchStoredImage } from "./common.js";
 import { ConversationView } from "./conversation.js";
 
 const KEY_STORAGE = "helpline.adminKey";
@@ -24,13 +25,6 @@ let adminKey = sessionStorage.getItem(KEY_STORAGE);
 let selected = null;
 let listRequest = 0; // only the latest list request may draw (filters can change mid-flight)
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 class AuthError extends Error {}
 
 async function api(path, options = {}) {
@@ -38,14 +32,8 @@ async function api(path, options = {}) {
     ...options,
     headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
   });
-  let body = null;
-  try {
-    body = await response.json();
-  } catch {
-    body = null;
-  }
-  if (response.ok) return body;
-  const message = body?.error?.message ?? `The server answered ${response.status}.`;
+  if (response.ok) return response.json();
+  const message = await errorMessage(response);
   if ([401, 403, 503].includes(response.status)) throw new AuthError(message);
   throw new Error(message);
 }
@@ -159,7 +147,10 @@ async function openTicket(id) {
   const log = el("div", "log");
   transcript.append(log);
   if (ticket.messages.length) {
-    const view = new ConversationView(log, { loadImage: imageLoader(ticket.conversation_id), showDetails: true });
+    const view = new ConversationView(log, {
+      loadImage: (reference) => fetchStoredImage(ticket.conversation_id, reference, adminKey),
+      showDetails: true,
+    });
     view.renderHistory(ticket.messages);
   } else {
     log.append(el("p", "empty", "This ticket has no conversation behind it."));
@@ -167,17 +158,6 @@ async function openTicket(id) {
 
   panel.replaceChildren(heading, meta, el("p", "issue", ticket.issue), statusForm, transcript);
   heading.focus();
-}
-
-function imageLoader(conversationId) {
-  return async (reference) => {
-    const id = reference.slice("image://".length);
-    const response = await fetch(
-      `/api/conversations/${conversationId}/images/${encodeURIComponent(id)}`,
-      { headers: { Authorization: `Bearer ${adminKey}` } },
-    );
-    return response.ok ? URL.createObjectURL(await response.blob()) : null;
-  };
 }
 
 async function start() {

@@ -1,5 +1,6 @@
 // The customer chat: streams answers over fetch + SSE, keeps the conversation across reloads.
 
+import { errorMessage, fetchStoredImage } from "./common.js";
 import { ConversationView } from "./conversation.js";
 
 const STORAGE_KEY = "helpline.conversation";
@@ -26,23 +27,9 @@ const view = new ConversationView(log, { loadImage });
 async function loadImage(reference) {
   if (!session) return null;
   if (imageUrls.has(reference)) return imageUrls.get(reference);
-  const id = reference.slice("image://".length);
-  const response = await fetch(`/api/conversations/${session.id}/images/${encodeURIComponent(id)}`, {
-    headers: { Authorization: `Bearer ${session.token}` },
-  });
-  if (!response.ok) return null;
-  const url = URL.createObjectURL(await response.blob());
-  imageUrls.set(reference, url);
+  const url = await fetchStoredImage(session.id, reference, session.token);
+  if (url) imageUrls.set(reference, url);
   return url;
-}
-
-async function errorMessage(response) {
-  try {
-    const body = await response.json();
-    return body.error?.message || `The server answered ${response.status}.`;
-  } catch {
-    return `The server answered ${response.status}. Please try again in a moment.`;
-  }
 }
 
 async function ensureConversation() {

@@ -2,6 +2,7 @@
 // Shared by the customer chat and the agents' page; everything goes through renderMarkdown
 // or textContent, never innerHTML.
 
+import { el } from "./common.js";
 import { renderMarkdown, renderInline } from "./markdown.js";
 
 const TOOLS = {
@@ -17,13 +18,6 @@ const SHARED_IMAGE = /^\[Shared image: (\S+)\]$/;
 
 export function toolLabels(name) {
   return TOOLS[name] ?? ["Working on it…", "Done"];
-}
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
 }
 
 /** Splits a user message into its words and the images it shared. */
