@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio.to_thread
-
 from helpline.images import ImageError, load_image
 from helpline.store import IMAGE_SCHEME
 from helpline.tools import ToolContext, ToolError, tool
@@ -45,7 +43,7 @@ async def analyze_receipt_image(image_url: str, context: ToolContext) -> dict[st
     except ReceiptReadError as exc:
         raise ToolError(str(exc)) from exc
     result = receipt.model_dump(mode="json")
-    await anyio.to_thread.run_sync(
+    await context.store.call(
         lambda: context.store.receipts.add(
             result,
             image_url,
