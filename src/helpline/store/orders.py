@@ -43,24 +43,27 @@ class StoredOrder(Base):
     refunds: Mapped[list[StoredRefund]] = relationship(order_by="StoredRefund.id")
 
 
-class StoredOrderItem(Base):
+class _PerOrderRow:
+    """A row that belongs to one order: its own id and the order's, first in the table as migrated."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True, sort_order=-2)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True, sort_order=-1)
+
+
+class StoredOrderItem(_PerOrderRow, Base):
     __tablename__ = "order_items"
     __table_args__ = (UniqueConstraint("order_id", "name"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price_cents: Mapped[int] = mapped_column(Integer)
 
 
-class StoredRefund(Base):
+class StoredRefund(_PerOrderRow, Base):
     __tablename__ = "refunds"
     __table_args__ = (UniqueConstraint("order_id", "item_name"),)
     """Each item of an order is refunded at most once, even under concurrent requests."""
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
     item_name: Mapped[str] = mapped_column(String(200))
     quantity: Mapped[int] = mapped_column(Integer)
     amount_cents: Mapped[int] = mapped_column(Integer)
