@@ -109,3 +109,15 @@ def test_receipts_are_linked_to_their_conversation(store: Store) -> None:
     data = {"date": "2018-12-25", "items": [], "currency": "MYR", "total_in_cents": 8090}
     store.receipts.add(data, "image://x", conversation_id=conversation_id, tool_call_id="c1")
     assert store.receipts.for_conversation(conversation_id) == [data]
+
+
+def test_migrations_match_the_tables(store: Store) -> None:
+    """Every change to the ORM tables comes with its Alembic revision."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from helpline.store.tables import Base
+
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
