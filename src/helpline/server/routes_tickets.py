@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
 import anyio.to_thread
@@ -27,27 +27,24 @@ router = APIRouter(
 State = Annotated[ServerState, Depends(server_state)]
 
 
-class TicketOut(BaseModel):
-    id: int
-    conversation_id: str | None
-    name: str
-    issue: str
-    category: str
-    amount_cents: int | None
-    status: str
-    created_at: datetime
-    updated_at: datetime
+# The store's ticket under the API's own schema name; its fields are declared once, there.
+@dataclass(frozen=True)
+class TicketOut(TicketInfo):
+    """A support ticket the assistant filed."""
 
     @classmethod
     def of(cls, ticket: TicketInfo) -> TicketOut:
-        return cls.model_validate(ticket, from_attributes=True)
+        return cls(**asdict(ticket))
 
 
 class TicketList(BaseModel):
     tickets: list[TicketOut]
 
 
+@dataclass(frozen=True)
 class TicketDetail(TicketOut):
+    """A ticket with the conversation the assistant filed it from."""
+
     messages: list[dict[str, Any]]
     """The conversation behind the ticket, in wire form (empty if there is none)."""
 
@@ -88,7 +85,7 @@ async def get_ticket(ticket_id: int, state: State) -> TicketDetail:
         messages = await anyio.to_thread.run_sync(
             store.conversations.messages, ticket.conversation_id
         )
-    return TicketDetail(**TicketOut.of(ticket).model_dump(), messages=messages)
+    return TicketDetail(**asdict(ticket), messages=messages)
 
 
 @router.patch("/{ticket_id}", response_model=TicketOut)
