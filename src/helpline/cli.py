@@ -117,11 +117,17 @@ async def _chat_loop(
     from rich.console import Console
 
     from helpline.messages import UserMessage
-    from helpline.terminal import JsonLinesPrinter, TurnPrinter
+    from helpline.terminal import JsonLinesPrinter, LiveTurnPrinter, TurnPrinter
 
     interactive = sys.stdin.isatty()
     status = Console(stderr=True, highlight=False, soft_wrap=True)
-    printer = JsonLinesPrinter() if json_output else TurnPrinter(show_tools=show_tools)
+    printer: JsonLinesPrinter | TurnPrinter
+    if json_output:
+        printer = JsonLinesPrinter()
+    elif sys.stdout.isatty():
+        printer = LiveTurnPrinter(show_tools=show_tools)
+    else:
+        printer = TurnPrinter(show_tools=show_tools)
     status.print(
         f"[dim]Helpline · {assistant.model.name} · conversation {conversation_id}"
         + (" · type exit to leave" if interactive else "")

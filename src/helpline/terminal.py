@@ -1,12 +1,14 @@
-"""Showing a turn in the terminal: live and coloured on a terminal, plain text in a pipe, or JSON lines."""
+"""Showing a turn: redrawn live as Markdown on a terminal, plain text in a pipe, or JSON lines."""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import TextIO
+from typing import TextIO, cast
 
 from rich.console import Console
+from rich.live import Live
+from rich.markdown import Markdown
 
 from helpline.assistant import (
     TurnDone,
@@ -85,6 +87,59 @@ class TurnPrinter:
             self._note(f"[bold red]{_escape(event.message)}[/]")
         elif isinstance(event, TurnDone):
             self._newline()
+
+
+class _MarkdownSoFar:
+    """The answer so far, parsed as Markdown only when the screen is redrawn."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def __rich__(self) -> Markdown:
+        return Markdown(self.text)
+
+
+class LiveTurnPrinter(TurnPrinter):
+    """On a terminal: the answer is redrawn as Markdown while it streams (about 12 times a
+    second, whatever the token rate), and a retried stream replaces its partial text."""
+
+    def __init__(self, console: Console | None = None, *, show_tools: bool = True) -> None:
+        super().__init__(show_tools=show_tools)
+        # Rich must wrap the lines itself: redrawing moves the cursor up by the lines it drew.
+        self.console = console or Console(highlight=False)
+        self.out = cast(TextIO, self.console.file)
+        self._answer = _MarkdownSoFar()
+        self._live: Live | None = None
+
+    def prefix(self) -> None:
+        self.console.print("[bold cyan]Assistant:[/]")
+        self._at_line_start = True
+
+    def show(self, event: TurnEvent) -> None:
+        if isinstance(event, TurnText):
+            self._answer.text += event.delta
+            if self._live is None:
+                self._live = Live(
+                    self._answer,
+                    console=self.console,
+                    refresh_per_second=12,
+                    vertical_overflow="visible",
+                )
+                self._live.start()
+            return
+        if isinstance(event, TurnRestart) and self._live is not None:
+            self._answer.text = ""  # the retried answer replaces what was shown
+            self._live.refresh()
+            return
+        self._finish_answer()
+        super().show(event)
+
+    def _finish_answer(self) -> None:
+        if self._live is not None:
+            self._live.stop()  # draws the final text once more and leaves it on screen
+            self._live = None
+        self._answer = _MarkdownSoFar()
+        self._at_line_start = True
 
 
 class JsonLinesPrinter:
