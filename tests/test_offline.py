@@ -234,6 +234,18 @@ CASES: list[tuple[str, list[dict[str, Any]], str | None, Args | str]] = [
         {"query": ("~", "allergen")},
     ),
     (
+        "refund timing",
+        [user("how long do refunds take?")],
+        "search_help_center",
+        {"query": "when will my refund arrive"},
+    ),
+    (
+        "refund window",
+        [user("how long do I have to ask for a refund?")],
+        "search_help_center",
+        {"query": "refund window"},
+    ),
+    (
         "delivery times",
         [user("how long does delivery usually take")],
         "search_help_center",

@@ -223,7 +223,8 @@ _FILLER = frozenset(
 )
 # A question's gist in the words a help centre uses for it.
 _QUERY_HINTS: tuple[tuple[str, str], ...] = (
-    (r"\bhow long\b.*\brefund|\brefund\b.*\bhow long\b", "refund window"),
+    (r"\bhow (long|many days)\b.*\b(have|left|until|after)\b.*\brefund", "refund window"),
+    (r"\bhow long\b.*\brefund|\brefund\b.*\b(how long|take|takes)\b", "when will my refund arrive"),
     (r"\bhow long\b.*\bdeliver|\bdeliver\w*\b.*\btakes?\b", "delivery times"),
     (r"\bwhen\b.*\brefund\b.*\barrive", "when will my refund arrive"),
 )
