@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     Engine,
@@ -132,29 +133,38 @@ class AlreadyRefunded(Exception):
 
 def _order(row: StoredOrder) -> Order:
     return Order(
-        id=row.id,
-        customer_name=row.customer_name,
-        customer_email=row.customer_email,
-        placed_at=as_utc(row.placed_at),
-        delivered_at=as_utc(row.delivered_at) if row.delivered_at else None,
-        status=row.status,
-        currency=row.currency,
-        total_cents=row.total_cents,
-        restaurant=row.restaurant,
+        **_order_columns(row),
         items=tuple(OrderItem(i.name, i.quantity, i.unit_price_cents) for i in row.items),
-        refunds=tuple(
-            Refund(
-                item_name=r.item_name,
-                quantity=r.quantity,
-                amount_cents=r.amount_cents,
-                reason=r.reason,
-                ticket_id=r.ticket_id,
-                request_id=r.request_id,
-                created_at=as_utc(r.created_at),
-            )
-            for r in row.refunds
-        ),
+        refunds=tuple(Refund(**_refund_columns(r)) for r in row.refunds),
     )
+
+
+def _order_columns(order: Order | StoredOrder) -> dict[str, Any]:
+    """An order's own fields, from either side, times in UTC: one list for reading and writing."""
+    return {
+        "id": order.id,
+        "customer_name": order.customer_name,
+        "customer_email": order.customer_email,
+        "placed_at": as_utc(order.placed_at),
+        "delivered_at": as_utc(order.delivered_at) if order.delivered_at else None,
+        "status": order.status,
+        "currency": order.currency,
+        "total_cents": order.total_cents,
+        "restaurant": order.restaurant,
+    }
+
+
+def _refund_columns(refund: Refund | StoredRefund) -> dict[str, Any]:
+    """A refund's fields, from either side; one not yet stored without a time is made now."""
+    return {
+        "item_name": refund.item_name,
+        "quantity": refund.quantity,
+        "amount_cents": refund.amount_cents,
+        "reason": refund.reason,
+        "ticket_id": refund.ticket_id,
+        "request_id": refund.request_id,
+        "created_at": as_utc(refund.created_at) if refund.created_at else utcnow(),
+    }
 
 
 class Orders:
@@ -194,15 +204,7 @@ class Orders:
                     return False
                 session.add(
                     StoredOrder(
-                        id=order.id,
-                        customer_name=order.customer_name,
-                        customer_email=order.customer_email,
-                        placed_at=as_utc(order.placed_at),
-                        delivered_at=as_utc(order.delivered_at) if order.delivered_at else None,
-                        status=order.status,
-                        currency=order.currency,
-                        total_cents=order.total_cents,
-                        restaurant=order.restaurant,
+                        **_order_columns(order),
                         items=[
                             StoredOrderItem(
                                 name=i.name,
@@ -225,17 +227,7 @@ class Orders:
         try:
             with Session(self._engine) as session, session.begin():
                 session.add_all(
-                    StoredRefund(
-                        order_id=order_id,
-                        item_name=r.item_name,
-                        quantity=r.quantity,
-                        amount_cents=r.amount_cents,
-                        reason=r.reason,
-                        ticket_id=r.ticket_id,
-                        request_id=r.request_id,
-                        created_at=as_utc(r.created_at) if r.created_at else utcnow(),
-                    )
-                    for r in refunds
+                    StoredRefund(order_id=order_id, **_refund_columns(r)) for r in refunds
                 )
         except IntegrityError as exc:
             wanted = {r.item_name for r in refunds}
