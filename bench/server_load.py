@@ -68,8 +68,9 @@ def run_fake(chunk_delay: float, tokens: int) -> None:
         sys.stdin.read()
 
 
-def run_server(model_url: str, database_url: str) -> None:
-    """Role ``server``: Helpline's app on a free port; prints the port, runs until killed."""
+def run_server(model_url: str, database_url: str, port: int) -> None:
+    """Role ``server``: Helpline's app on ``port`` (0: a free one), shared with the other
+    workers through SO_REUSEPORT; prints the port, runs until killed."""
     import uvicorn
 
     from helpline.assistant import Assistant
@@ -85,7 +86,8 @@ def run_server(model_url: str, database_url: str) -> None:
     app = create_app(assistant, Settings(), limits=RateLimits(unlimited, unlimited))
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
     print(sock.getsockname()[1], flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, backlog=4096)
     uvicorn.Server(config).run(sockets=[sock])
@@ -231,9 +233,13 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 async def run_size(
-    url: str, pids: tuple[int, int], database_url: str, size: int, args: argparse.Namespace
+    url: str,
+    server_pids: list[int],
+    fake_pid: int,
+    database_url: str,
+    size: int,
+    args: argparse.Namespace,
 ) -> Result:
-    server_pid, fake_pid = pids
     answer_seconds = args.tokens * args.chunk_delay
     # Idle connections expire before uvicorn's 5 s keep-alive closes them, so no request is
     # sent on a connection the server is closing. aiohttp, not httpx, so that the client's
@@ -243,7 +249,7 @@ async def run_size(
     turns: list[Turn] = []
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
         start = time.monotonic() + 1.0
-        cpu_before, wall_before = _cpu_seconds(server_pid), time.monotonic()
+        cpu_before, wall_before = sum(map(_cpu_seconds, server_pids)), time.monotonic()
         fake_before, client_before = _cpu_seconds(fake_pid), time.process_time()
         conversations = await asyncio.gather(
             *(
@@ -260,7 +266,7 @@ async def run_size(
             )
         )
         wall = time.monotonic() - wall_before
-        cpu = _cpu_seconds(server_pid) - cpu_before
+        cpu = sum(map(_cpu_seconds, server_pids)) - cpu_before
         fake_cpu = _cpu_seconds(fake_pid) - fake_before
         client_cpu = time.process_time() - client_before
     await asyncio.sleep(0.5)  # let the server store the last answers
@@ -290,7 +296,7 @@ def _table(results: list[Result], args: argparse.Namespace, database: str) -> st
     head = (
         f"{args.turns} turns per conversation, {args.tokens} tokens per answer, one every "
         f"{args.chunk_delay * 1000:g} ms (fake first token after {args.chunk_delay * 1000:g} ms); "
-        f"database: {database}; {os.cpu_count()} CPU cores"
+        f"database: {database}; {args.workers} server worker(s); {os.cpu_count()} CPU cores"
     )
     columns = (
         f"{'streams':>7} {'turns':>6} {'errors':>6} {'lost':>5} {'TTFT p50':>9} {'p99':>8} "
@@ -317,6 +323,8 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=60, help="tokens (chunks) per answer")
     parser.add_argument("--chunk-delay", type=float, default=0.05, help="seconds between chunks")
     parser.add_argument("--database-url", help="SQLAlchemy URL (default: a new SQLite file)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes on one port")
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument(
         "--role", choices=["client", "fake", "server"], default="client", help=argparse.SUPPRESS
@@ -327,7 +335,7 @@ def main() -> None:
         run_fake(args.chunk_delay, args.tokens)
         return
     if args.role == "server":
-        run_server(args.model_url, args.database_url)
+        run_server(args.model_url, args.database_url, args.port)
         return
 
     with tempfile.TemporaryDirectory() as folder:
@@ -335,9 +343,11 @@ def main() -> None:
         fake, model_url = _spawn(
             "--role", "fake", "--chunk-delay", str(args.chunk_delay), "--tokens", str(args.tokens)
         )
-        server, port = _spawn(
-            "--role", "server", "--model-url", model_url, "--database-url", database_url
-        )
+        server_args = ["--role", "server", "--model-url", model_url, "--database-url", database_url]
+        first, port = _spawn(*server_args)
+        servers = [first] + [
+            _spawn(*server_args, "--port", port)[0] for _ in range(args.workers - 1)
+        ]
         url = f"http://127.0.0.1:{port}"
         try:
             for _ in range(100):
@@ -346,15 +356,15 @@ def main() -> None:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.1)
+            pids = [server.pid for server in servers]
             results = [
-                asyncio.run(run_size(url, (server.pid, fake.pid), database_url, int(size), args))
+                asyncio.run(run_size(url, pids, fake.pid, database_url, int(size), args))
                 for size in args.sizes.split(",")
             ]
         finally:
-            server.terminate()
-            fake.terminate()
-            server.wait(timeout=10)
-            fake.wait(timeout=10)
+            for process in [*servers, fake]:
+                process.terminate()
+                process.wait(timeout=10)
     if args.json:
         print(json.dumps([asdict(r) for r in results], indent=2))
     else:
