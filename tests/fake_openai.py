@@ -27,7 +27,6 @@ import collections
 import dataclasses
 import json
 import re
-import socket
 import threading
 import time
 import uuid
@@ -36,8 +35,9 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal
 
-import uvicorn
 from starlette.types import Receive, Scope, Send
+
+from helpline.server.testing import LiveServer
 
 ToolCallShape = Literal["xai", "openai", "no_index", "interleaved"]
 
@@ -209,13 +209,13 @@ class FakeOpenAI:
         self.requests: list[RecordedRequest] = []
         self._script: collections.deque[ScriptItem] = collections.deque()
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._port = 0
+        self._live = LiveServer(
+            self._app, name="fake OpenAI server", lifespan="off", shutdown_timeout=1
+        )
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._port}/v1"
+        return f"{self._live.url}/v1"
 
     def script(self, *replies: ScriptItem) -> None:
         """Queue replies for the next chat requests, in order; a callable gets the request body."""
@@ -223,38 +223,10 @@ class FakeOpenAI:
             self._script.extend(replies)
 
     def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self._app,
-            interface="asgi3",
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="fake-openai", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(
-                    "The fake OpenAI server did not start; see the log above for why."
-                )
-            time.sleep(0.01)
+        self._live.start()
 
     def stop(self) -> None:
-        if self._server is None or self._thread is None:
-            return
-        self._server.should_exit = True
-        self._thread.join(timeout=5)
-        if self._thread.is_alive():
-            self._server.force_exit = True
-            self._thread.join(timeout=5)
+        self._live.stop()
 
     def __enter__(self) -> FakeOpenAI:
         self.start()

@@ -14,19 +14,33 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 
 class LiveServer:
-    """``app`` served by uvicorn on 127.0.0.1 (a free port) in a daemon thread."""
+    """An ASGI ``app`` served by uvicorn on 127.0.0.1 (a free port) in a daemon thread.
 
-    def __init__(self, app: FastAPI) -> None:
+    ``lifespan="off"`` serves apps that only speak HTTP; ``shutdown_timeout`` bounds how long
+    ``stop()`` lets open requests finish before closing them.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        name: str = "Helpline test server",
+        lifespan: Literal["auto", "on", "off"] = "auto",
+        shutdown_timeout: int = 2,
+    ) -> None:
         self.app = app
         self.port = 0
+        self._name = name
+        self._lifespan: Literal["auto", "on", "off"] = lifespan
+        self._shutdown_timeout = shutdown_timeout
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -40,17 +54,22 @@ class LiveServer:
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self.app, log_config=None, access_log=False, timeout_graceful_shutdown=2
+            self.app,
+            interface="asgi3",
+            lifespan=self._lifespan,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=self._shutdown_timeout,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="helpline-server", daemon=True
+            target=self._server.run, kwargs={"sockets": [sock]}, name=self._name, daemon=True
         )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("The Helpline test server did not start; see the log above.")
+                raise RuntimeError(f"The {self._name} did not start; see the log above for why.")
             time.sleep(0.01)
 
     def stop(self) -> None:
@@ -58,6 +77,9 @@ class LiveServer:
             return
         self._server.should_exit = True
         self._thread.join(timeout=10)
+        if self._thread.is_alive():  # shutting down hangs: stop waiting for connections
+            self._server.force_exit = True
+            self._thread.join(timeout=5)
 
     def __enter__(self) -> LiveServer:
         self.start()
