@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -17,9 +18,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+Detached = TypeVar("Detached", bound="DataclassInstance")
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def detached(info: type[Detached], row: Base) -> Detached:
+    """The dataclass `info` filled from the row's same-named columns, usable after the session."""
+    return info(**{field.name: getattr(row, field.name) for field in dataclasses.fields(info)})
 
 
 class Base(DeclarativeBase):

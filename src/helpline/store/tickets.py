@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from helpline.store.tables import Ticket, utcnow
+from helpline.store.tables import Ticket, detached, utcnow
 
 TICKET_STATUSES = ("open", "in_progress", "waiting_on_customer", "resolved", "closed")
 
@@ -27,20 +27,6 @@ class TicketInfo:
     status: str
     created_at: datetime
     updated_at: datetime
-
-
-def _info(row: Ticket) -> TicketInfo:
-    return TicketInfo(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        name=row.name,
-        issue=row.issue,
-        category=row.category,
-        amount_cents=row.amount_cents,
-        status=row.status,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
 
 
 class Tickets:
@@ -79,7 +65,7 @@ class Tickets:
                 )
                 session.add(row)
                 session.flush()
-                return _info(row), True
+                return detached(TicketInfo, row), True
         except IntegrityError:
             existing = self._by_tool_call(tool_call_id) if tool_call_id else None
             if existing is None:
@@ -89,12 +75,12 @@ class Tickets:
     def _by_tool_call(self, tool_call_id: str) -> TicketInfo | None:
         with Session(self._engine) as session:
             row = session.scalar(select(Ticket).where(Ticket.tool_call_id == tool_call_id))
-            return _info(row) if row else None
+            return detached(TicketInfo, row) if row else None
 
     def get(self, ticket_id: int) -> TicketInfo | None:
         with Session(self._engine) as session:
             row = session.get(Ticket, ticket_id)
-            return _info(row) if row else None
+            return detached(TicketInfo, row) if row else None
 
     def find(
         self, status: str | None = None, conversation_id: str | None = None, limit: int = 200
@@ -105,7 +91,7 @@ class Tickets:
                 query = query.where(Ticket.status == status)
             if conversation_id:
                 query = query.where(Ticket.conversation_id == conversation_id)
-            return [_info(row) for row in session.scalars(query)]
+            return [detached(TicketInfo, row) for row in session.scalars(query)]
 
     def set_status(self, ticket_id: int, status: str) -> TicketInfo | None:
         """Change a ticket's status; ``None`` if there is no such ticket."""
@@ -118,4 +104,4 @@ class Tickets:
             row.status = status
             row.updated_at = utcnow()
             session.flush()
-            return _info(row)
+            return detached(TicketInfo, row)
