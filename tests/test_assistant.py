@@ -273,3 +273,19 @@ async def test_model_error_message_reaches_the_customer(sqlite_store: Store) -> 
     conversation_id = assistant.new_conversation()
     events = await _turn(assistant, conversation_id, "hello?")
     assert events == [TurnError("The assistant's model did not answer after 5 tries (timed out).")]
+
+
+async def test_tool_progress_arrives_before_the_result(sqlite_store: Store) -> None:
+    @tool
+    async def slow_read(context: ToolContext) -> str:
+        """Reports progress from the event loop and from a worker thread."""
+        context.progress("on the loop")
+        await asyncio.to_thread(context.progress, "in a thread")
+        context.progress("last step")
+        return "read"
+
+    model = ScriptedModel(ScriptedModel.call("slow_read"), ScriptedModel.text("done"))
+    assistant = Assistant(model, sqlite_store, [slow_read])
+    events = await _turn(assistant, assistant.new_conversation(), "go")
+    names = [e.name for e in events if e.name in ("tool_progress", "tool_result")]
+    assert names == ["tool_progress"] * 3 + ["tool_result"]

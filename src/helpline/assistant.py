@@ -292,8 +292,12 @@ class Assistant:
     async def _run_tool(self, conversation_id: str, call: ToolCall, emit: Any) -> str:
         loop = asyncio.get_running_loop()
 
-        def progress(text: str) -> None:  # tools may call it from a worker thread
-            loop.call_soon_threadsafe(emit, TurnToolProgress(call.id, text))
+        def progress(text: str) -> None:
+            event = TurnToolProgress(call.id, text)
+            if _running_loop() is loop:
+                emit(event)  # in order with whatever the tool emits next
+            else:
+                loop.call_soon_threadsafe(emit, event)  # from a worker thread
 
         context = ToolContext(
             conversation_id=conversation_id,
@@ -319,6 +323,13 @@ class Assistant:
                 usage.completion_tokens,
             )
         )
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 class TurnStream:
