@@ -88,6 +88,8 @@ def test_tickets_status_and_filters(store: Store) -> None:
     first, created = store.tickets.create("Omar", "login", conversation_id=conversation_id)
     second, _ = store.tickets.create("Ana", "refund", category="refund", amount_cents=450)
     assert created and (first.id, second.id) == (1, 2)
+    read_back = store.tickets.get(first.id)
+    assert read_back is not None and read_back.created_at.utcoffset() is not None  # UTC everywhere
     store.tickets.set_status(first.id, "resolved")
     assert [t.id for t in store.tickets.find(status="open")] == [2]
     assert [t.id for t in store.tickets.find(conversation_id=conversation_id)] == [1]

@@ -11,7 +11,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Engine, Table, bindparam, case, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from helpline.store.tables import Conversation, StoredMessage, utcnow
+from helpline.store.tables import Conversation, StoredMessage, detached, utcnow
 
 
 @dataclass(frozen=True)
@@ -25,18 +25,6 @@ class ConversationInfo:
     token_hash: str | None
     prompt_tokens: int
     completion_tokens: int
-
-
-def _info(row: Conversation) -> ConversationInfo:
-    return ConversationInfo(
-        id=row.id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        status=row.status,
-        token_hash=row.token_hash,
-        prompt_tokens=row.prompt_tokens,
-        completion_tokens=row.completion_tokens,
-    )
 
 
 class Conversations:
@@ -67,7 +55,7 @@ class Conversations:
     def get(self, conversation_id: str) -> ConversationInfo | None:
         with Session(self._engine) as session:
             row = session.get(Conversation, conversation_id)
-            return _info(row) if row else None
+            return detached(ConversationInfo, row) if row else None
 
     def latest_id(self) -> str | None:
         """The most recently active conversation."""
@@ -81,7 +69,7 @@ class Conversations:
             query = select(Conversation).order_by(Conversation.updated_at.desc()).limit(limit)
             if status:
                 query = query.where(Conversation.status == status)
-            return [_info(row) for row in session.scalars(query)]
+            return [detached(ConversationInfo, row) for row in session.scalars(query)]
 
     def messages(self, conversation_id: str) -> list[dict[str, Any]]:
         """The conversation's messages in wire form, in order."""
