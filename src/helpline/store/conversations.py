@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,9 +54,10 @@ class Conversations:
         return conversation_id
 
     def get(self, conversation_id: str) -> ConversationInfo | None:
-        with Session(self._engine) as session:
-            row = session.get(Conversation, conversation_id)
-            return detached(ConversationInfo, row) if row else None
+        """A conversation's metadata (one cheap query: every request is authorised with it)."""
+        with self._engine.connect() as connection:
+            row = connection.execute(_INFO, {"cid": conversation_id}).one_or_none()
+        return ConversationInfo(**row._mapping) if row else None
 
     def latest_id(self) -> str | None:
         """The most recently active conversation."""
@@ -217,6 +219,9 @@ _COUNT_APPENDED = (
     .returning(_conversations.c.message_count)
 )
 _INSERT_MESSAGE = insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
+_INFO = select(
+    *(_conversations.c[field.name] for field in dataclasses.fields(ConversationInfo))
+).where(_conversations.c.id == bindparam("cid"))
 _HISTORY = (
     select(_messages.c.wire)
     .where(_messages.c.conversation_id == bindparam("cid"))
