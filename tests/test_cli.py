@@ -137,3 +137,29 @@ def test_doctor_reports_backend_and_database(env: dict[str, str], fake_openai: F
     assert checks["endpoint"]["ok"] and checks["database"]["ok"]
     down = helpline({**env, "HELPLINE_BASE_URL": "http://127.0.0.1:9/v1"}, "doctor")
     assert down.returncode == 1 and "did not answer" in down.stdout
+
+
+def test_receipt_reads_a_photo_offline(env: dict[str, str]) -> None:
+    from tests.conftest import RECEIPTS_DIR
+
+    result = helpline(env, "receipt", str(RECEIPTS_DIR / "sroie_003.jpg"), "--json")
+    assert result.returncode == 0, result.stderr
+    receipt = json.loads(result.stdout)
+    assert (receipt["date"], receipt["currency"], receipt["total_in_cents"]) == (
+        "2018-12-25",
+        "MYR",
+        8090,
+    )
+    shown = helpline(env, "receipt", str(RECEIPTS_DIR / "sroie_003.jpg"))
+    assert "Total: 80.90 MYR" in shown.stdout
+
+
+def test_receipt_errors_say_what_to_do(env: dict[str, str], tmp_path: Path) -> None:
+    missing = helpline(env, "receipt", str(tmp_path / "nope.jpg"))
+    assert missing.returncode == 1 and "Error:" in missing.stderr and "nope.jpg" in missing.stderr
+    not_image = tmp_path / "notes.txt"
+    not_image.write_text("hello")
+    refused = helpline(env, "receipt", str(not_image))
+    assert refused.returncode == 1 and "Error:" in refused.stderr
+    private = helpline(env, "receipt", "http://127.0.0.1:9/receipt.jpg")
+    assert private.returncode == 1 and "public link" in private.stderr
