@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from helpline.assistant import (
+    MODEL_DOWN_REPLY,
     ROUND_LIMIT_REPLY,
     Assistant,
     TurnDone,
@@ -100,7 +101,8 @@ async def test_model_failure_keeps_the_customer_message(store: Store) -> None:
     conversation_id = assistant.new_conversation()
     events = await _turn(assistant, conversation_id, "my order never came")
     assert isinstance(events[-1], TurnError)
-    assert "no reply left" in events[-1].message
+    assert events[-1].message == MODEL_DOWN_REPLY  # the customer sees no internals
+    assert "no reply left" in (events[-1].detail or "")
     assert store.conversations.messages(conversation_id)[-1] == {
         "role": "user",
         "content": "my order never came",
@@ -272,7 +274,12 @@ async def test_model_error_message_reaches_the_customer(sqlite_store: Store) -> 
     assistant = Assistant(Down(), sqlite_store)
     conversation_id = assistant.new_conversation()
     events = await _turn(assistant, conversation_id, "hello?")
-    assert events == [TurnError("The assistant's model did not answer after 5 tries (timed out).")]
+    assert events == [
+        TurnError(
+            MODEL_DOWN_REPLY,
+            detail="The assistant's model did not answer after 5 tries (timed out).",
+        )
+    ]
 
 
 async def test_tool_progress_arrives_before_the_result(sqlite_store: Store) -> None:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from helpline.assistant import Assistant
+from helpline.assistant import MODEL_DOWN_REPLY, Assistant
 from helpline.config import Settings
 from helpline.models.base import ChatModel
 from helpline.models.openai_compat import OpenAICompatModel
@@ -23,7 +23,7 @@ from helpline.server.routes_tickets import TicketStatus
 from helpline.server.testing import LiveServer, SSEEvent, aiter_sse, parse_sse
 from helpline.store import TICKET_STATUSES, Store
 from helpline.support import create_customer_ticket
-from tests.fake_openai import FakeOpenAI, text_reply
+from tests.fake_openai import FakeOpenAI, error_reply, text_reply
 
 ADMIN = "agent-secret-key"
 PROMPT = "You are the test support desk."
@@ -127,6 +127,18 @@ def test_answer_streams_as_text_events_then_done(start_server: StartServer, stor
     ).json()
     assert shown["id"] == conversation and shown["status"] == "active"
     assert shown["messages"] == stored[1:]  # the customer never sees the system prompt
+
+
+def test_a_model_outage_is_a_plain_error_event_and_the_message_is_kept(
+    start_server: StartServer, store: Store, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.script(error_reply(401, "Incorrect API key provided: xai-****"))
+    server = start_server(OpenAICompatModel(fake_openai.base_url, "grok-4", "wrong-key"))
+    conversation, token = new_conversation(server)
+    events = events_of(send(server, conversation, token, json={"text": "Where is my order?"}))
+    assert [(e.event, e.data) for e in events] == [("error", {"message": MODEL_DOWN_REPLY})]
+    stored = store.conversations.messages(conversation)
+    assert stored[-1] == {"role": "user", "content": "Where is my order?"}
 
 
 def test_tool_call_turn_files_a_ticket(start_server: StartServer, store: Store) -> None:

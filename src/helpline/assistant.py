@@ -9,6 +9,7 @@ so a surface that stops listening (a closed browser tab) never cuts a turn in ha
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -27,6 +28,8 @@ from helpline.models.base import (
 )
 from helpline.store import Store
 from helpline.tools import Tool, ToolContext, Toolset
+
+_log = logging.getLogger("helpline")
 
 DEFAULT_MAX_ROUNDS = 8
 TURN_LEASE = timedelta(minutes=5)
@@ -117,10 +120,12 @@ class TurnDone(_Event):
 
 @dataclass(frozen=True, slots=True)
 class TurnError(_Event):
-    """The turn could not finish; the message is safe to show the customer."""
+    """The turn could not finish. ``message`` is for the customer; ``detail`` says what
+    happened for the operator (the terminal shows it, the web stream does not)."""
 
     name: ClassVar[str] = "error"
     message: str
+    detail: str | None = None
 
     def data(self) -> dict[str, Any]:
         return {"message": self.message}
@@ -133,6 +138,10 @@ TurnEvent = (
 ROUND_LIMIT_REPLY = (
     "I'm sorry, I couldn't finish that request: it needed more steps than I'm allowed. "
     "Could you rephrase it, or ask me to file a ticket so a person can help?"
+)
+MODEL_DOWN_REPLY = (
+    "Sorry, I can't answer right now: the assistant's model is not responding. "
+    "Your message is saved; please try again in a minute."
 )
 BUSY_REPLY = (
     "Another message in this conversation is still being answered. "
@@ -203,7 +212,8 @@ class Assistant:
                     )
                     raise
         except ModelError as exc:
-            emit(TurnError(str(exc)))
+            _log.warning("Conversation %s: %s", conversation_id, exc)
+            emit(TurnError(MODEL_DOWN_REPLY, detail=str(exc)))
         finally:
             emit(None)
 

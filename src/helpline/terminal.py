@@ -84,7 +84,7 @@ class TurnPrinter:
             self._note("[yellow](the connection dropped; the answer starts again)[/]")
             self.prefix()
         elif isinstance(event, TurnError):
-            self._note(f"[bold red]{_escape(event.message)}[/]")
+            self._note(f"[bold red]{_escape(event.detail or event.message)}[/]")
         elif isinstance(event, TurnDone):
             self._newline()
 

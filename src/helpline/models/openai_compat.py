@@ -255,7 +255,10 @@ class OpenAICompatModel:
                     raise _RetryableStatus(
                         response.status, _retry_after_seconds(response.headers), detail
                     )
-                advice = _STATUS_ADVICE.get(response.status, "see the detail above")
+                advice = _STATUS_ADVICE.get(
+                    response.status,
+                    "check that HELPLINE_MODEL names a chat model that supports streaming and tools",
+                )
                 raise ModelError(
                     f"The model API refused the request (HTTP {response.status}: "
                     f"{detail}); {advice}."
