@@ -200,6 +200,26 @@ def test_receipt_upload_shows_the_tool_at_work(harness: Harness, tmp_path: Path)
     keep_screenshot(page, tmp_path, "chat.png")
 
 
+def test_the_chat_page_fits_a_phone(harness: Harness, tmp_path: Path) -> None:
+    harness.serve(
+        ScriptedModel(
+            ScriptedModel.text(
+                "Sorry about that! **Refunds** go back to your card within 5 to 10 working days."
+            )
+        )
+    )
+    page = harness.open_chat()
+    page.set_viewport_size({"width": 390, "height": 844})
+    harness.say("When will my refund for order DD-10231 arrive? It has been a week already.")
+    harness.wait_for_answer()
+    expect(page.locator("#input")).to_be_in_viewport()
+    expect(page.locator("#send")).to_be_in_viewport()
+    expect(page.locator(".message.assistant .bubble strong")).to_have_text("Refunds")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0  # nothing sticks out sideways
+    keep_screenshot(page, tmp_path, "phone.png")
+
+
 XSS = (
     'Here you go: <img src=x onerror="window.pwned=1;alert(1)"> '
     "<script>window.pwned=2;alert(2)</script> "
