@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import anyio.to_thread
 from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import text
@@ -48,7 +47,7 @@ async def healthz(state: Annotated[ServerState, Depends(server_state)]) -> JSONR
             connection.execute(text("SELECT 1"))
 
     try:
-        await anyio.to_thread.run_sync(ping)
+        await state.assistant.store.call(ping)
     except Exception as exc:
         message = (
             f"The database is not answering ({type(exc).__name__}). "

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
-import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict
 
@@ -67,7 +66,7 @@ async def list_tickets(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> TicketList:
     """Tickets, newest first."""
-    tickets = await anyio.to_thread.run_sync(
+    tickets = await state.assistant.store.call(
         lambda: state.assistant.store.tickets.find(status=status, limit=limit)
     )
     return TicketList(tickets=[TicketOut.of(t) for t in tickets])
@@ -77,21 +76,19 @@ async def list_tickets(
 async def get_ticket(ticket_id: int, state: State) -> TicketDetail:
     """One ticket and the conversation the assistant filed it from."""
     store = state.assistant.store
-    ticket = await anyio.to_thread.run_sync(store.tickets.get, ticket_id)
+    ticket = await store.call(store.tickets.get, ticket_id)
     if ticket is None:
         raise _not_found(ticket_id)
     messages: list[dict[str, Any]] = []
     if ticket.conversation_id:
-        messages = await anyio.to_thread.run_sync(
-            store.conversations.messages, ticket.conversation_id
-        )
+        messages = await store.call(store.conversations.messages, ticket.conversation_id)
     return TicketDetail(**asdict(ticket), messages=messages)
 
 
 @router.patch("/{ticket_id}", response_model=TicketOut)
 async def update_ticket(ticket_id: int, patch: TicketPatch, state: State) -> TicketOut:
     """Change a ticket's status."""
-    ticket = await anyio.to_thread.run_sync(
+    ticket = await state.assistant.store.call(
         state.assistant.store.tickets.set_status, ticket_id, patch.status
     )
     if ticket is None:
