@@ -8,10 +8,11 @@ round), ``done`` {message_id, usage}, ``error`` {message}.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
+
+import orjson
 
 from helpline.assistant import TurnError, TurnEvent, TurnStream
 
@@ -25,7 +26,7 @@ INTERRUPTED = (
 
 def frame(event: str, data: dict[str, Any]) -> bytes:
     """One SSE frame; JSON never contains a raw newline, so one ``data:`` line suffices."""
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+    return b"event: %s\ndata: %s\n\n" % (event.encode(), orjson.dumps(data))
 
 
 def encode(event: TurnEvent) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -49,13 +50,27 @@ def create_db_engine(url: str) -> Engine:
         # first-come first-served, while contending connections back off in sleeps.
         engine = create_engine(
             url,
+            json_serializer=_json_text,
+            json_deserializer=orjson.loads,
             connect_args={"check_same_thread": False, "timeout": 10},
             pool_size=1,
             max_overflow=0,
         )
         event.listen(engine, "connect", _tune_sqlite)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=30, pool_pre_ping=True)
+    return create_engine(
+        url,
+        json_serializer=_json_text,
+        json_deserializer=orjson.loads,
+        pool_size=10,
+        max_overflow=30,
+        pool_pre_ping=True,
+    )
+
+
+def _json_text(value: Any) -> str:
+    """Messages are stored as JSON on every request path; orjson is several times faster."""
+    return orjson.dumps(value).decode()
 
 
 def migrate(engine: Engine) -> None:
