@@ -448,3 +448,20 @@ def test_health_pages_and_docs(start_server: StartServer, store: Store) -> None:
 
 def test_ticket_statuses_match_the_store() -> None:
     assert get_args(TicketStatus) == TICKET_STATUSES
+
+
+def test_known_conversations_keep_the_most_recently_used(store: Store) -> None:
+    from helpline.server.state import KnownConversations
+
+    known = KnownConversations(capacity=2)
+    first, second, third = (store.conversations.create(f"{i}" * 64) for i in range(3))
+    for conversation_id in (first, second):
+        info = store.conversations.get(conversation_id)
+        assert info is not None
+        known.remember(info)
+    assert known.get(first) is not None  # used: now the most recent
+    third_info = store.conversations.get(third)
+    assert third_info is not None
+    known.remember(third_info)
+    assert known.get(second) is None  # the least recently used went
+    assert known.get(first) is not None and known.get(third) is not None

@@ -41,12 +41,16 @@ class ConversationOut(BaseModel):
 
 
 async def _authorise(
-    state: ServerState, request: Request, conversation_id: str
+    state: ServerState, request: Request, conversation_id: str, *, fresh: bool = False
 ) -> tuple[Caller, ConversationInfo]:
+    """Who is asking; ``fresh`` reads the conversation's current status from the database."""
     credential = bearer(request)
-    conversation = await state.assistant.store.call(
-        state.assistant.store.conversations.get, conversation_id
-    )
+    conversation = None if fresh else state.known.get(conversation_id)
+    if conversation is None:
+        store = state.assistant.store
+        conversation = await store.call(store.conversations.get, conversation_id)
+        if conversation is not None:
+            state.known.remember(conversation)
     caller = check_conversation_access(credential, conversation, state.settings.admin_key)
     assert conversation is not None  # access is refused for unknown ids
     return caller, conversation
@@ -131,7 +135,7 @@ async def get_conversation(
     conversation_id: ConversationId, request: Request, state: State
 ) -> ConversationOut:
     """The conversation so far (for its customer token or the admin key)."""
-    caller, info = await _authorise(state, request, conversation_id)
+    caller, info = await _authorise(state, request, conversation_id, fresh=True)
     messages = await state.assistant.store.call(
         state.assistant.store.conversations.messages, conversation_id
     )

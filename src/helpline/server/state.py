@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -9,6 +10,28 @@ from fastapi import Request
 from helpline.assistant import Assistant
 from helpline.config import Settings
 from helpline.server.ratelimit import RateLimits, TokenBuckets, enforce
+from helpline.store import ConversationInfo
+
+
+class KnownConversations:
+    """The most recently used conversations' ids and token hashes, which never change, so a
+    customer's next message is authorised without asking the database."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[str, ConversationInfo] = OrderedDict()
+
+    def get(self, conversation_id: str) -> ConversationInfo | None:
+        info = self._entries.get(conversation_id)
+        if info is not None:
+            self._entries.move_to_end(conversation_id)
+        return info
+
+    def remember(self, info: ConversationInfo) -> None:
+        self._entries[info.id] = info
+        self._entries.move_to_end(info.id)
+        if len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
 
 
 @dataclass
@@ -18,6 +41,7 @@ class ServerState:
     limits: RateLimits
     per_client: TokenBuckets = field(init=False)
     per_conversation: TokenBuckets = field(init=False)
+    known: KnownConversations = field(default_factory=KnownConversations)
 
     def __post_init__(self) -> None:
         self.per_client = TokenBuckets(self.limits.per_client)
