@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +40,21 @@ def test_seed_conversation_offline(tmp_path: Path) -> None:
     assert call["function"]["name"] == "create_customer_ticket"
     assert transcript[5]["tool_call_id"] == call["id"]
     assert transcript[5]["content"].startswith("Ticket #1 created for Omar")
+
+
+def test_a_shared_receipt_is_read_offline_and_its_total_quoted(tmp_path: Path) -> None:
+    from helpline.messages import from_wire, unanswered_tool_calls
+    from tests.conftest import RECEIPTS_DIR
+
+    photo = tmp_path / "my receipt.jpg"  # a path with a space, as people's files have
+    shutil.copy(RECEIPTS_DIR / "sroie_003.jpg", photo)
+    chat = _helpline(tmp_path, "chat", stdin=f"Here is my receipt {photo}\nthanks, bye\n")
+    assert chat.returncode == 0, chat.stderr
+    assert "80.90 MYR" in chat.stdout and "25 December 2018" in chat.stdout
+
+    transcript = json.loads(_helpline(tmp_path, "transcript", "--json").stdout)
+    call = transcript[2]["tool_calls"][0]
+    assert call["function"]["name"] == "analyze_receipt_image"
+    assert json.loads(call["function"]["arguments"]) == {"image_url": str(photo)}
+    assert json.loads(transcript[3]["content"])["total_in_cents"] == 8090
+    assert not unanswered_tool_calls([from_wire(m) for m in transcript])
