@@ -172,3 +172,15 @@ async def test_structured_output_request(fake_openai: FakeOpenAI) -> None:
         "type": "json_schema",
         "json_schema": {"name": "receipt", "schema": schema, "strict": True},
     }
+
+
+async def test_a_very_long_chunk_arrives_whole(fake_openai: FakeOpenAI) -> None:
+    issue = "x" * 300_000  # one whole call in one chunk, far over any line buffer
+    arguments = json.dumps({"name": "Omar", "issue": issue})
+    fake_openai.script(
+        tool_call_reply([("call_big", "create_customer_ticket", arguments)], shape="xai")
+    )
+    events = await _collect(_model(fake_openai))
+    assert _calls(events) == [
+        ("call_big", "create_customer_ticket", {"name": "Omar", "issue": issue})
+    ]

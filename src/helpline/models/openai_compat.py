@@ -35,6 +35,7 @@ from helpline.models.base import (
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER = 60.0
+_MAX_LINE_BYTES = 16 * 1024 * 1024
 
 
 class _IncompleteStream(Exception):
@@ -176,7 +177,6 @@ class OpenAICompatModel:
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
                 timeout=self._timeout,
-                read_bufsize=2**20,  # the longest line read whole: a big tool call in one chunk
                 connector=aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True),
             )
         return self._session
@@ -271,15 +271,34 @@ class OpenAICompatModel:
                 yield event
 
 
-async def _parse_stream(lines: aiohttp.StreamReader) -> AsyncIterator[ModelEvent]:
+async def _data_lines(body: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """The ``data:`` lines of a server-sent event stream, as soon as each is complete.
+
+    Reads whatever has arrived and splits it here: one wake-up per network read, where
+    reading line by line costs one per line (and each event is two lines).
+    """
+    pending = b""
+    async for received in body.iter_any():
+        *complete, pending = (pending + received).split(b"\n")
+        if len(pending) > _MAX_LINE_BYTES:
+            raise ModelError(
+                "The model API sent a line longer than 16 MiB, which is not a chat stream. "
+                "Check HELPLINE_BASE_URL points at an OpenAI-compatible endpoint."
+            )
+        for line in complete:
+            if line.startswith(b"data:"):
+                yield line
+    if pending.startswith(b"data:"):
+        yield pending
+
+
+async def _parse_stream(body: aiohttp.StreamReader) -> AsyncIterator[ModelEvent]:
     """Turn server-sent chunks into model events; raise if the stream stops early."""
     calls = ToolCallAssembler()
     finish_reason: str | None = None
     usage: Usage | None = None
     done = False
-    async for line in lines:  # the reader yields the body line by line
-        if not line.startswith(b"data:"):
-            continue
+    async for line in _data_lines(body):
         payload = line[5:].strip()
         if payload == b"[DONE]":
             done = True
