@@ -67,27 +67,6 @@ class UserMessage(_Message):
     role: Literal["user"] = "user"
     content: str | list[ContentPart]
 
-    @classmethod
-    def build(cls, text: str, image_url: str | None = None) -> UserMessage:
-        """A customer's message: plain text, or text plus one image."""
-        if image_url is None:
-            return cls(content=text)
-        parts: list[TextPart | ImagePart] = [TextPart(text=text)] if text else []
-        parts.append(ImagePart(image_url=ImageURL(url=image_url, detail="high")))
-        return cls(content=parts)
-
-    @property
-    def text(self) -> str:
-        if isinstance(self.content, str):
-            return self.content
-        return "\n".join(p.text for p in self.content if isinstance(p, TextPart))
-
-    @property
-    def image_urls(self) -> list[str]:
-        if isinstance(self.content, str):
-            return []
-        return [p.image_url.url for p in self.content if isinstance(p, ImagePart)]
-
 
 class AssistantMessage(_Message):
     role: Literal["assistant"] = "assistant"

@@ -179,15 +179,8 @@ class Toolset:
         self._tools[wrapped.name] = wrapped
         return wrapped
 
-    def __contains__(self, name: object) -> bool:
-        return name in self._tools
-
     def __iter__(self) -> Any:
         return iter(self._tools.values())
-
-    @property
-    def names(self) -> list[str]:
-        return list(self._tools)
 
     def schemas(self) -> list[dict[str, Any]]:
         return [t.schema() for t in self._tools.values()]

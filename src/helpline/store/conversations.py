@@ -12,7 +12,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Engine, Table, bindparam, case, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from helpline.store.tables import Conversation, StoredMessage, detached, utcnow
+from helpline.store.tables import Conversation, StoredMessage, utcnow
 
 
 @dataclass(frozen=True)
@@ -65,13 +65,6 @@ class Conversations:
             return session.scalar(
                 select(Conversation.id).order_by(Conversation.updated_at.desc()).limit(1)
             )
-
-    def recent(self, status: str | None = None, limit: int = 50) -> list[ConversationInfo]:
-        with Session(self._engine) as session:
-            query = select(Conversation).order_by(Conversation.updated_at.desc()).limit(limit)
-            if status:
-                query = query.where(Conversation.status == status)
-            return [detached(ConversationInfo, row) for row in session.scalars(query)]
 
     def messages(self, conversation_id: str) -> list[dict[str, Any]]:
         """The conversation's messages in wire form, in order."""
