@@ -33,10 +33,6 @@ class LocalServer:
         self.model_name = model_name
         """The name the server answers to (the file's stem)."""
 
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
     def close(self) -> None:
         """Stop the server and free the model (llama.cpp does both when the server is dropped)."""
         self._server = None
