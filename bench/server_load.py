@@ -37,6 +37,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+import orjson
 
 _SENTENCE = (
     "thanks for waiting I checked your order and the courier is two streets away so it "
@@ -181,7 +182,7 @@ async def _customer(
                     if line.startswith("event: "):
                         event = line[7:]
                     elif line.startswith("data: "):
-                        data = json.loads(line[6:])
+                        data = orjson.loads(line[6:])
                         if event == "text":
                             if turn.ttft is None:
                                 turn.ttft = time.monotonic() - began

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal
 
+import orjson
 from starlette.types import Receive, Scope, Send
 
 from helpline.server.testing import LiveServer
@@ -328,13 +329,16 @@ async def _send_json(
 
 def _dumps(payload: Any) -> bytes:
     """Compact JSON, as OpenAI and xAI put it on the wire."""
-    return json.dumps(payload, separators=(",", ":")).encode()
+    return orjson.dumps(payload)
 
 
 async def _wait(disconnected: asyncio.Future[Any], seconds: float) -> bool:
-    """Sleep ``seconds``, waking early if the client goes away; True when it did."""
-    if seconds > 0:
+    """Sleep ``seconds``, waking early from long waits if the client goes away; True when it
+    did. Short waits (a token's pace) just sleep: watching the connection costs more."""
+    if seconds > 1:
         await asyncio.wait({disconnected}, timeout=seconds)
+    elif seconds > 0:
+        await asyncio.sleep(seconds)
     return disconnected.done()
 
 
