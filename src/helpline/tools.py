@@ -21,6 +21,7 @@ import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from helpline.messages import ToolCall
+from helpline.validation import describe_errors
 
 if TYPE_CHECKING:
     from helpline.models.base import ChatModel
@@ -157,14 +158,6 @@ def tool(
     return Tool(function, name=name, description=description)
 
 
-def _describe_validation_error(error: ValidationError) -> str:
-    problems = []
-    for item in error.errors(include_url=False):
-        where = ".".join(str(part) for part in item["loc"]) or "arguments"
-        problems.append(f"{where}: {item['msg']}")
-    return "; ".join(problems)
-
-
 class Toolset:
     """The tools offered to the model, by name."""
 
@@ -197,7 +190,7 @@ class Toolset:
         except json.JSONDecodeError as exc:
             return f"Error: the arguments for {name} are not valid JSON ({exc.msg}). Send a JSON object."
         except ValidationError as exc:
-            return f"Error: invalid arguments for {name}: {_describe_validation_error(exc)}."
+            return f"Error: invalid arguments for {name}: {describe_errors(exc.errors(), whole='arguments')}."
         except ToolError as exc:
             return f"Error: {exc}"
         except Exception as exc:  # a tool's bug must not end the conversation

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 from pydantic import ValidationError
@@ -18,6 +17,7 @@ from helpline.messages import (
 )
 from helpline.models.base import ChatModel, ResponseFormat, StreamRestart, TextDelta
 from helpline.receipts.schema import Receipt, ReceiptReadError, receipt_json_schema
+from helpline.validation import describe_errors
 
 SYSTEM_PROMPT = (
     "You read photos of shop and restaurant receipts into JSON. Copy what is printed; "
@@ -100,8 +100,4 @@ def _strip_fences(answer: str) -> str:
 
 def _describe(error: ValidationError) -> str:
     """A short, model-readable summary of what failed validation."""
-    parts = []
-    for issue in error.errors(include_url=False)[:5]:
-        where = ".".join(str(step) for step in issue["loc"]) or "answer"
-        parts.append(f"{where}: {issue['msg']}")
-    return "; ".join(parts) if parts else json.dumps(str(error))
+    return describe_errors(error.errors()[:5], whole="answer")

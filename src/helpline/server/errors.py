@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from helpline.validation import describe_errors
+
 
 class ApiError(Exception):
     """Raise from a route to answer with ``status`` and a message saying what to do."""
@@ -28,11 +30,8 @@ def error_response(
 
 def _describe_validation(exc: RequestValidationError) -> str:
     """A readable summary of FastAPI's validation errors, e.g. ``status: Field required``."""
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path"))
-        parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg", ""))
-    return "Invalid request: " + "; ".join(parts) + ". Fix the request and send it again."
+    problems = describe_errors(exc.errors(), whole="request", skip=("body", "query", "path"))
+    return f"Invalid request: {problems}. Fix the request and send it again."
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from helpline.images import ImageError, normalize_image
 from helpline.server.errors import ApiError, error_response
+from helpline.validation import describe_errors
 
 MAX_TEXT_CHARS = 4000
 MAX_URL_CHARS = 2048
@@ -92,9 +93,7 @@ def _from_json(body: bytes) -> Incoming:
     try:
         message = MessageIn.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-        )
+        problems = describe_errors(exc.errors(), whole="body")
         raise ApiError(
             422,
             f'Invalid message ({problems}). Send {{"text": "...", "image_url": "https://..."}}.',

@@ -21,6 +21,8 @@ from string import Template
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from helpline.validation import describe_errors
+
 DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "profiles" / "default"
 
 
@@ -100,9 +102,7 @@ def _read_settings(folder: Path) -> _ProfileFile:
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{config} is not valid TOML ({exc}); fix the syntax.") from exc
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
+        problems = describe_errors(exc.errors(), whole="profile")
         raise ProfileError(f"{config} has invalid settings: {problems}.") from exc
 
 
