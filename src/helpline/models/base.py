@@ -6,7 +6,8 @@ optional JSON schema for structured output, and yields a stream of events.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -68,6 +69,18 @@ class ResponseFormat:
 
     name: str
     schema: dict[str, Any] = field(default_factory=dict)
+
+
+def reply_events(text: str, calls: Iterable[ToolCall], usage: Usage) -> Iterator[ModelEvent]:
+    """A reply decided in one go, as a model would stream it: the text word by word, then
+    the tool calls, the usage and the finish."""
+    calls = list(calls)
+    for piece in re.findall(r"\S+\s*|\s+", text):
+        yield TextDelta(piece)
+    for call in calls:
+        yield ToolCallReady(call)
+    yield usage
+    yield Finish("tool_calls" if calls else "stop")
 
 
 class ModelError(Exception):

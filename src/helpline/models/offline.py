@@ -19,13 +19,11 @@ from typing import Any
 
 from helpline.messages import ToolCall
 from helpline.models.base import (
-    Finish,
     ModelError,
     ModelEvent,
     ResponseFormat,
-    TextDelta,
-    ToolCallReady,
     Usage,
+    reply_events,
 )
 from helpline.models.offline_intents import (
     GENERIC_PROBLEM,
@@ -574,14 +572,10 @@ class OfflineModel:
             )
         offered = {str(t.get("function", {}).get("name")) for t in tools or []}
         text, calls = decide(_Conversation(messages, offered))
-        for piece in re.findall(r"\S+\s*|\s+", text):
-            yield TextDelta(piece)
-        for call in calls:
-            yield ToolCallReady(call)
         prompt = sum(_words(_message_text(m.get("content"))[0]) for m in messages)
         completion = _words(text) + sum(_words(c.function.arguments) for c in calls)
-        yield Usage(prompt_tokens=prompt, completion_tokens=completion)
-        yield Finish("tool_calls" if calls else "stop")
+        for event in reply_events(text, calls, Usage(prompt, completion)):
+            yield event
 
     async def aclose(self) -> None:
         """Nothing to release."""

@@ -18,13 +18,11 @@ from typing import Any
 
 from helpline.messages import ToolCall
 from helpline.models.base import (
-    Finish,
     ModelError,
     ModelEvent,
     ResponseFormat,
-    TextDelta,
-    ToolCallReady,
     Usage,
+    reply_events,
 )
 
 
@@ -62,8 +60,7 @@ class ScriptedModel:
     @staticmethod
     def call(tool_name: str, /, **arguments: Any) -> Reply:
         """A reply that calls one tool with ``arguments``."""
-        call = ToolCall.make(f"call_{secrets.token_hex(6)}", tool_name, json.dumps(arguments))
-        return Reply(tool_calls=(call,))
+        return ScriptedModel.calls((tool_name, arguments))
 
     @staticmethod
     def calls(*calls: tuple[str, dict[str, Any]]) -> Reply:
@@ -90,15 +87,9 @@ class ScriptedModel:
             raise ModelError("The scripted model has no reply left for this request.")
         source = self.replies.pop(0)
         reply = source(messages) if callable(source) else source
-        if reply.text:
-            words = reply.text.split(" ")
-            yield TextDelta(words[0])
-            for word in words[1:]:
-                yield TextDelta(" " + word)
-        for call in reply.tool_calls:
-            yield ToolCallReady(call)
-        yield Usage(prompt_tokens=len(messages), completion_tokens=len(reply.text.split()))
-        yield Finish("tool_calls" if reply.tool_calls else "stop")
+        usage = Usage(prompt_tokens=len(messages), completion_tokens=len(reply.text.split()))
+        for event in reply_events(reply.text, reply.tool_calls, usage):
+            yield event
 
     async def aclose(self) -> None:
         return None
