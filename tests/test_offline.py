@@ -66,8 +66,11 @@ class Reply:
         return parsed
 
 
+TERMINAL = OfflineModel(local_files_allowed=True)  # the customer is at this machine
+
+
 async def respond(messages: list[dict[str, Any]], tools: list[dict[str, Any]] = ALL) -> Reply:
-    events = [e async for e in OfflineModel().stream(messages, tools)]
+    events = [e async for e in TERMINAL.stream(messages, tools)]
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
     calls = [e.call for e in events if isinstance(e, ToolCallReady)]
     return Reply(text, calls, events)
@@ -466,6 +469,10 @@ async def test_local_image_path_with_spaces_is_a_reference(tmp_path: Path) -> No
     reply = await respond([user(f'here it is "{photo}"')])
     assert [c.function.name for c in reply.calls] == ["analyze_receipt_image"]
     assert reply.arguments() == {"image_url": str(photo)}
+
+    # Over the web the same words name no file: the server's disk is never looked at.
+    web = [e async for e in OfflineModel().stream([user(f'here it is "{photo}"')], ALL)]
+    assert not [e for e in web if isinstance(e, ToolCallReady)]
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ def build_assistant(
     """The support assistant these settings describe: model, profile's tools and prompt, database."""
     profile = load_profile(settings.profile)
     return Assistant(
-        settings.build_model(),
+        settings.build_model(local_files_allowed=local_files_allowed),
         store or Store.open(settings.database_url),
         support_tools(profile),
         profile.system_prompt,

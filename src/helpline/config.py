@@ -75,12 +75,16 @@ class Settings:
             return self.base_url, self.api_key, self.model or "default"
         return XAI_BASE_URL, self.xai_api_key, self.model or XAI_DEFAULT_MODEL
 
-    def build_model(self) -> ChatModel:
-        """The chat model these settings select (the offline assistant when nothing is set)."""
+    def build_model(self, *, local_files_allowed: bool = False) -> ChatModel:
+        """The chat model these settings select (the offline assistant when nothing is set).
+
+        ``local_files_allowed``: the customer is at this machine's terminal, so the offline
+        assistant may take a typed file path for a shared image.
+        """
         if self.backend == "offline":
             from helpline.models.offline import OfflineModel
 
-            return OfflineModel()
+            return OfflineModel(local_files_allowed=local_files_allowed)
         if self.backend == "gguf":
             from helpline.models.local_gguf import LocalGGUFModel
 

@@ -204,10 +204,10 @@ class _Goal:
         return self.turns[-1].position
 
 
-def _image_references(text: str) -> list[str]:
+def _image_references(text: str, local_files_allowed: bool) -> list[str]:
     from helpline.images import find_image_references  # imported lazily: optional for tests of text
 
-    return list(find_image_references(text, local_files_allowed=True))
+    return list(find_image_references(text, local_files_allowed=local_files_allowed))
 
 
 def _message_text(content: Any) -> tuple[str, list[str]]:
@@ -228,7 +228,9 @@ def _message_text(content: Any) -> tuple[str, list[str]]:
 class _Conversation:
     """Everything the policy knows, derived from the wire-form messages."""
 
-    def __init__(self, messages: list[dict[str, Any]], tools: set[str]) -> None:
+    def __init__(
+        self, messages: list[dict[str, Any]], tools: set[str], local_files_allowed: bool
+    ) -> None:
         self.tools = tools
         self.turns: list[_Turn] = []
         self.runs: list[_Run] = []
@@ -241,7 +243,7 @@ class _Conversation:
             role = message.get("role")
             if role == "user":
                 text, images = _message_text(message.get("content"))
-                refs = list(dict.fromkeys([*images, *_image_references(text)]))
+                refs = list(dict.fromkeys([*images, *_image_references(text, local_files_allowed)]))
                 self.turns.append(_Turn(position, read_message(text, refs, asked)))
             elif role == "assistant":
                 self.replied = True
@@ -552,7 +554,14 @@ def _words(text: str) -> int:
 
 
 class OfflineModel:
-    """The built-in support policy, used when no model API is configured."""
+    """The built-in support policy, used when no model API is configured.
+
+    ``local_files_allowed`` (the terminal only) lets a typed file path count as a shared
+    image; over the web, paths are never looked up on the server's disk.
+    """
+
+    def __init__(self, *, local_files_allowed: bool = False) -> None:
+        self.local_files_allowed = local_files_allowed
 
     @property
     def name(self) -> str:
@@ -571,7 +580,7 @@ class OfflineModel:
                 "Set XAI_API_KEY (or HELPLINE_BASE_URL and HELPLINE_API_KEY) to use a model that can."
             )
         offered = {str(t.get("function", {}).get("name")) for t in tools or []}
-        text, calls = decide(_Conversation(messages, offered))
+        text, calls = decide(_Conversation(messages, offered, self.local_files_allowed))
         prompt = sum(_words(_message_text(m.get("content"))[0]) for m in messages)
         completion = _words(text) + sum(_words(c.function.arguments) for c in calls)
         for event in reply_events(text, calls, Usage(prompt, completion)):
