@@ -12,8 +12,9 @@ from helpline.tools import ToolContext, ToolError, tool
 async def _load(image_url: str, context: ToolContext) -> tuple[bytes, str]:
     """The image's bytes and type: an ``image://`` reference comes from this conversation's
     uploads; anything else is fetched or read safely."""
-    if image_url.strip().startswith(IMAGE_SCHEME):
-        record = context.store.images.get(image_url.strip())
+    reference = image_url.strip()
+    if reference.startswith(IMAGE_SCHEME):
+        record = await context.store.call(context.store.images.get, reference)
         if record is None or record.conversation_id != context.conversation_id:
             raise ToolError(
                 f"There is no shared image {image_url} in this conversation. "
@@ -21,7 +22,7 @@ async def _load(image_url: str, context: ToolContext) -> tuple[bytes, str]:
             )
         return record.data, record.mime
     try:
-        image = await load_image(image_url, local_files_allowed=context.local_files_allowed)
+        image = await load_image(reference, local_files_allowed=context.local_files_allowed)
     except ImageError as exc:
         raise ToolError(str(exc)) from exc
     return image.data, image.mime
