@@ -48,12 +48,15 @@ export class ConversationView {
     this.bubble = null;
     this.text = "";
     this.tools = new Map();
+    this.unrendered = new Map(); // bubble → its latest text, drawn at the next frame
+    this.frame = 0;
   }
 
   clear() {
     this.log.replaceChildren();
     this.turn = this.bubble = null;
     this.tools.clear();
+    this.unrendered.clear();
   }
 
   scroll() {
@@ -125,13 +128,25 @@ export class ConversationView {
       this.text = "";
     }
     this.text += delta;
-    this.bubble.replaceChildren(renderMarkdown(this.text));
+    this.unrendered.set(this.bubble, this.text);
+    this.frame ||= requestAnimationFrame(() => this.render());
+  }
+
+  /** Draws each streaming bubble once per frame, however many tokens came in between:
+   * re-rendering the whole answer on every token would cost the square of its length. */
+  render() {
+    this.frame = 0;
+    for (const [bubble, text] of this.unrendered) bubble.replaceChildren(renderMarkdown(text));
+    this.unrendered.clear();
     this.scroll();
   }
 
   /** The model's stream was retried: drop the text shown since the last tool round. */
   restart() {
-    if (this.bubble) this.bubble.remove();
+    if (this.bubble) {
+      this.unrendered.delete(this.bubble);
+      this.bubble.remove();
+    }
     this.bubble = null;
     this.text = "";
   }
