@@ -103,7 +103,7 @@ async def test_refund_approved_files_one_refund_ticket(store: Store) -> None:
     assert ticket is not None
     assert (ticket.category, ticket.amount_cents, ticket.name) == ("refund", 1650, "Omar Haddad")
     assert ticket.conversation_id == desk.conversation_id
-    assert "16.50 EUR" in result["message"]
+    assert "€16.50" in result["message"]
     order = store.orders.get("DD-1")
     assert order is not None
     assert {r.item_name: r.ticket_id for r in order.refunds} == {

@@ -12,21 +12,9 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹", "CAD": "CA$", "AUD": "A$"}
-_ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF"})
+from helpline.money import format_money
+
 _QUOTE_LIMIT = 600
-
-
-def format_money(cents: int, currency: str) -> str:
-    """``2347, "USD"`` → ``$23.47``; unknown currencies keep their code (``23.47 CHF``)."""
-    code = currency.upper()
-    if code in _ZERO_DECIMAL:
-        amount = f"{cents:,}"
-    else:
-        sign = "-" if cents < 0 else ""
-        amount = f"{sign}{abs(cents) // 100:,}.{abs(cents) % 100:02d}"
-    symbol = _SYMBOLS.get(code)
-    return f"{symbol}{amount}" if symbol else f"{amount} {code}"
 
 
 def format_date(value: str) -> str:

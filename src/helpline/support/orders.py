@@ -57,6 +57,7 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import Field, StringConstraints
 
+from helpline.money import format_money
 from helpline.store.orders import AlreadyRefunded, Order, OrderItem, Refund
 from helpline.store.tables import utcnow
 from helpline.support.profile import Profile
@@ -80,11 +81,6 @@ class OrderSystem(Protocol):
     def record_refunds(self, order_id: str, refunds: Sequence[Refund]) -> None:
         """Record the refunds, all or none; raise ``AlreadyRefunded`` if an item already has one."""
         ...
-
-
-def money(cents: int, currency: str) -> str:
-    """An amount as customers read it, e.g. ``12.50 EUR``."""
-    return f"{cents / 100:.2f} {currency}"
 
 
 def normalize_order_id(order_id: str) -> str:
@@ -167,7 +163,7 @@ def _check_refundable(
     repeats = [refunded[i.name] for i in items if i.name in refunded]
     if repeats:
         done = ", ".join(
-            f"{r.item_name} ({money(r.amount_cents, order.currency)}"
+            f"{r.item_name} ({format_money(r.amount_cents, order.currency)}"
             + (f", ticket #{r.ticket_id})" if r.ticket_id else ")")
             for r in repeats
         )
@@ -176,7 +172,8 @@ def _check_refundable(
             f"Already refunded on order {order.id}: {done}. Each item can be refunded once.",
             "Tell the customer the earlier refund stands. " + _ASK_A_PERSON,
         )
-    if order.delivered_at is None:
+    deadline = refundable_until(order, window_days)
+    if order.delivered_at is None or deadline is None:
         raise _Refusal(
             "not_delivered",
             f"Order {order.id} is {order.status} and was never marked delivered; "
@@ -184,7 +181,7 @@ def _check_refundable(
             "If it is on its way, tell the customer to follow it in the app. If it was "
             "cancelled or never arrived, offer to connect them with a person.",
         )
-    if now > order.delivered_at + timedelta(days=window_days):
+    if now > deadline:
         raise _Refusal(
             "refund_window",
             f"Order {order.id} was delivered on {order.delivered_at:%Y-%m-%d}, more than "
@@ -195,7 +192,7 @@ def _check_refundable(
         raise _Refusal(
             "amount_cap",
             f"Everything paid for order {order.id} "
-            f"({money(order.total_cents, order.currency)}) has already been refunded.",
+            f"({format_money(order.total_cents, order.currency)}) has already been refunded.",
             _ASK_A_PERSON,
         )
 
@@ -221,13 +218,13 @@ def _approved(
     total = sum(r.amount_cents for r in refunds)
     names = ", ".join(r.item_name for r in refunds)
     message = (
-        f"Refund of {money(total, order.currency)} approved for {names} on order {order.id} "
+        f"Refund of {format_money(total, order.currency)} approved for {names} on order {order.id} "
         f"(ticket #{ticket_id}). It goes back to the payment method used for the order."
     )
     if total < requested_cents:
         message += (
-            f" The items cost {money(requested_cents, order.currency)}, but refunds never exceed "
-            f"what was paid for the order ({money(order.total_cents, order.currency)})."
+            f" The items cost {format_money(requested_cents, order.currency)}, but refunds never exceed "
+            f"what was paid for the order ({format_money(order.total_cents, order.currency)})."
         )
     return {
         "approved": True,
@@ -346,7 +343,7 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
             amount = sum(r.amount_cents for r in planned)
             ticket, _ = context.store.tickets.create(  # one ticket per call, also when retried
                 order.customer_name,
-                f"Refund of {money(amount, order.currency)} on order {order.id} for "
+                f"Refund of {format_money(amount, order.currency)} on order {order.id} for "
                 f"{', '.join(i.name for i in chosen)}: {reason}",
                 conversation_id=context.conversation_id,
                 tool_call_id=context.tool_call_id,
