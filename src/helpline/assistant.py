@@ -27,7 +27,7 @@ from helpline.models.base import (
     Usage,
 )
 from helpline.store import Store
-from helpline.tools import Tool, ToolContext, Toolset
+from helpline.tools import Tool, ToolContext, Toolset, is_error_result
 
 _log = logging.getLogger("helpline")
 
@@ -97,7 +97,7 @@ class TurnToolResult(_Event):
 
     @property
     def is_error(self) -> bool:
-        return self.content.startswith("Error:")
+        return is_error_result(self.content)
 
     def data(self) -> dict[str, Any]:
         return {"id": self.call.id, "name": self.call.function.name, "content": self.content}

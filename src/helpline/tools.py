@@ -158,6 +158,18 @@ def tool(
     return Tool(function, name=name, description=description)
 
 
+ERROR_PREFIX = "Error: "
+
+
+def error_result(problem: str) -> str:
+    """A failed call's result, as the model (and every surface) recognises it."""
+    return ERROR_PREFIX + problem
+
+
+def is_error_result(result: str) -> bool:
+    return result.lstrip().startswith(ERROR_PREFIX)
+
+
 class Toolset:
     """The tools offered to the model, by name."""
 
@@ -184,14 +196,19 @@ class Toolset:
         selected = self._tools.get(name)
         if selected is None:
             available = ", ".join(self._tools) or "none"
-            return f"Error: there is no tool named {name!r}. Available tools: {available}."
+            return error_result(f"there is no tool named {name!r}. Available tools: {available}.")
         try:
             return await selected(call.function.arguments, context)
         except json.JSONDecodeError as exc:
-            return f"Error: the arguments for {name} are not valid JSON ({exc.msg}). Send a JSON object."
+            problem = (
+                f"the arguments for {name} are not valid JSON ({exc.msg}). Send a JSON object."
+            )
         except ValidationError as exc:
-            return f"Error: invalid arguments for {name}: {describe_errors(exc.errors(), whole='arguments')}."
+            problem = (
+                f"invalid arguments for {name}: {describe_errors(exc.errors(), whole='arguments')}."
+            )
         except ToolError as exc:
-            return f"Error: {exc}"
+            problem = str(exc)
         except Exception as exc:  # a tool's bug must not end the conversation
-            return f"Error: {name} failed ({type(exc).__name__}: {exc}). Tell the customer and offer a ticket."
+            problem = f"{name} failed ({type(exc).__name__}: {exc}). Tell the customer and offer a ticket."
+        return error_result(problem)

@@ -37,13 +37,13 @@ from helpline.models.offline_intents import (
 from helpline.models.offline_replies import (
     DEFAULT_FOLLOW_UP,
     FOLLOW_UPS,
-    is_error,
     read_json,
     read_receipt,
     receipt_items,
     receipt_summary,
     render_result,
 )
+from helpline.tools import is_error_result
 
 NOTICE = (
     "(You're chatting with Helpline's built-in offline assistant. For full AI answers, set "
@@ -184,7 +184,7 @@ class _Run:
 
     @property
     def ok(self) -> bool:
-        return self.result is not None and not is_error(self.result)
+        return self.result is not None and not is_error_result(self.result)
 
 
 @dataclass

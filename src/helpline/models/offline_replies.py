@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from helpline.money import format_money
+from helpline.tools import ERROR_PREFIX, is_error_result
 
 _QUOTE_LIMIT = 600
 
@@ -273,13 +274,9 @@ DEFAULT_ERROR_ADVICE = (
 _CRASHED = re.compile(r"^\w+ failed \(\w+: ")
 
 
-def is_error(result: str) -> bool:
-    return result.lstrip().startswith("Error:")
-
-
 def explain_error(tool: str, result: str) -> str:
     """A tool's ``Error: …`` text in plain words, with what the customer can do next."""
-    detail = result.lstrip()[len("Error:") :].strip()
+    detail = result.lstrip().removeprefix(ERROR_PREFIX).strip()
     detail = re.sub(r"\s*Tell the customer and offer a ticket\.?$", "", detail).rstrip(" .")
     detail = re.split(r"(?<=[.!?])\s+(?=[A-Z])", detail, maxsplit=1)[0].rstrip(" .")  # the fact
     if _CRASHED.match(detail):  # a bug's exception text means nothing to a customer
@@ -290,7 +287,7 @@ def explain_error(tool: str, result: str) -> str:
 
 def render_result(tool: str, arguments: dict[str, Any], result: str) -> str:
     """A short reply for one tool result."""
-    if is_error(result):
+    if is_error_result(result):
         return explain_error(tool, result)
     renderer = RENDERERS.get(tool)
     return renderer(arguments, result) if renderer else _quote(result)
