@@ -328,10 +328,6 @@ async def test_utterances(
         assert _matches(value, arguments[key]), (key, arguments)
 
 
-def test_the_table_is_big_enough() -> None:
-    assert len(CASES) >= 40
-
-
 # The seed conversations ---------------------------------------------------------------------
 
 

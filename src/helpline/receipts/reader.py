@@ -8,6 +8,7 @@ import anyio.to_thread
 
 from helpline.models.base import ChatModel
 from helpline.receipts.schema import Receipt
+from helpline.receipts.vision import read_receipt_with_model
 
 Progress = Callable[[str], None]
 
@@ -27,8 +28,6 @@ async def read_receipt(
     """
     report = on_progress or _silent
     if model is not None:
-        from helpline.receipts.vision import read_receipt_with_model
-
         report("Reading the receipt…")
         return await read_receipt_with_model(model, image, mime)
 

@@ -7,6 +7,7 @@ photo (offline OCR or a vision model) must produce one that validates.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from datetime import date as _date
 from typing import Any
@@ -108,12 +109,14 @@ _DROPPED_KEYWORDS = frozenset(
 )
 
 
+@functools.cache
 def receipt_json_schema() -> dict[str, Any]:
     """The JSON schema for structured output: ``$ref`` inlined, every property required.
 
     It keeps to the subset xAI and OpenAI's strict mode both accept (object, array,
     string, integer, null, anyOf, description); bounds and formats are dropped from the
-    schema and enforced when the answer is validated with ``Receipt``.
+    schema and enforced when the answer is validated with ``Receipt``. Built once; don't
+    mutate it.
     """
     raw = Receipt.model_json_schema()
     definitions = raw.pop("$defs", {})

@@ -14,7 +14,7 @@ from helpline.store.db import create_db_engine, default_sqlite_url, migrate, nor
 from helpline.store.images import IMAGE_SCHEME, ImageRecord, Images
 from helpline.store.orders import AlreadyRefunded, Order, OrderItem, Orders, Refund
 from helpline.store.receipts import Receipts
-from helpline.store.tickets import TICKET_STATUSES, TicketInfo, Tickets
+from helpline.store.tickets import OPEN_TICKET_STATUSES, TICKET_STATUSES, TicketInfo, Tickets
 
 T = TypeVar("T")
 
@@ -67,6 +67,7 @@ class Store:
 
 __all__ = [
     "IMAGE_SCHEME",
+    "OPEN_TICKET_STATUSES",
     "TICKET_STATUSES",
     "AlreadyRefunded",
     "ConversationInfo",

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from helpline.store.tables import Ticket, detached, utcnow
 
 TICKET_STATUSES = ("open", "in_progress", "waiting_on_customer", "resolved", "closed")
+OPEN_TICKET_STATUSES = TICKET_STATUSES[:3]
+"""Statuses of tickets someone still has to work on."""
 
 
 @dataclass(frozen=True)

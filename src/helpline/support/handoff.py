@@ -6,14 +6,14 @@ from typing import Annotated, Any
 
 from pydantic import StringConstraints
 
+from helpline.store import OPEN_TICKET_STATUSES
 from helpline.support.profile import Profile
+from helpline.support.tickets import Name
 from helpline.tools import Tool, ToolContext, tool
 
 WAITING_FOR_AGENT = "waiting_for_agent"
-_OPEN = ("open", "in_progress", "waiting_on_customer")
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=2000)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
 def handoff_tools(profile: Profile) -> list[Tool]:
@@ -36,7 +36,10 @@ def handoff_tools(profile: Profile) -> list[Tool]:
         """
         tickets = context.store.tickets
         earlier = tickets.find(conversation_id=context.conversation_id)
-        handoff = next((t for t in earlier if t.category == "handoff" and t.status in _OPEN), None)
+        handoff = next(
+            (t for t in earlier if t.category == "handoff" and t.status in OPEN_TICKET_STATUSES),
+            None,
+        )
         if handoff is None:  # one open handoff ticket per conversation is enough
             known_name = name or next((t.name for t in earlier), "Unknown customer")
             handoff, _ = tickets.create(
