@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -135,6 +135,8 @@ TurnEvent = (
     TurnText | TurnRestart | TurnToolCall | TurnToolProgress | TurnToolResult | TurnDone | TurnError
 )
 
+Emit = Callable[[TurnEvent], None]
+
 ROUND_LIMIT_REPLY = (
     "I'm sorry, I couldn't finish that request: it needed more steps than I'm allowed. "
     "Could you rephrase it, or ask me to file a ticket so a person can help?"
@@ -251,7 +253,7 @@ class Assistant:
             await asyncio.sleep(0.05)
 
     async def _turn(
-        self, conversation_id: str, holder: str, history: list[dict[str, Any]], emit: Any
+        self, conversation_id: str, holder: str, history: list[dict[str, Any]], emit: Emit
     ) -> None:
         schemas = self.tools.schemas() or None
         total = Usage()
@@ -299,7 +301,7 @@ class Assistant:
         ids = await self._end_turn(conversation_id, holder, limit_reply, Usage())
         emit(TurnDone(ids[-1], total))
 
-    async def _run_tool(self, conversation_id: str, call: ToolCall, emit: Any) -> str:
+    async def _run_tool(self, conversation_id: str, call: ToolCall, emit: Emit) -> str:
         loop = asyncio.get_running_loop()
 
         def progress(text: str) -> None:
@@ -325,13 +327,12 @@ class Assistant:
         self, conversation_id: str, holder: str, reply: AssistantMessage, usage: Usage
     ) -> list[int]:
         return await self.store.call(
-            lambda: self.store.conversations.end_turn(
-                conversation_id,
-                holder,
-                [reply.to_wire()],
-                usage.prompt_tokens,
-                usage.completion_tokens,
-            )
+            self.store.conversations.end_turn,
+            conversation_id,
+            holder,
+            [reply.to_wire()],
+            usage.prompt_tokens,
+            usage.completion_tokens,
         )
 
 

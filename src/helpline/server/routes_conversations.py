@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from helpline.messages import UserMessage
 from helpline.server.auth import Caller, bearer, check_conversation_access, new_token
 from helpline.server.errors import ApiError
-from helpline.server.inputs import MAX_TEXT_CHARS, MessageIn, read_message
+from helpline.server.inputs import MAX_TEXT_CHARS, MAX_UPLOAD_BYTES, MessageIn, read_message
 from helpline.server.ratelimit import enforce
 from helpline.server.sse import stream_turn
 from helpline.server.state import ServerState, limit_client, server_state
@@ -75,7 +75,11 @@ _MESSAGE_BODY = {
                 "type": "object",
                 "properties": {
                     "text": {"type": "string", "maxLength": MAX_TEXT_CHARS},
-                    "image": {"type": "string", "format": "binary", "description": "≤ 10 MB"},
+                    "image": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": f"≤ {MAX_UPLOAD_BYTES // (1024 * 1024)} MB",
+                    },
                     "image_url": {"type": "string"},
                 },
             }
