@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from helpline.store import Store, normalize_url
 
@@ -34,9 +34,12 @@ def test_migrations_create_every_table_and_are_idempotent(store: Store) -> None:
         "receipts",
         "alembic_version",
     } <= tables
-    Store.open(
-        store.url if "sqlite" in store.url else store.engine.url.render_as_string(False)
-    ).close()
+    conversation_id = store.conversations.create(messages=[{"role": "user", "content": "kept"}])
+    again = Store.open(store.engine.url.render_as_string(hide_password=False))  # a second start
+    with again.engine.connect() as connection:
+        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
+    assert again.conversations.messages(conversation_id) == [{"role": "user", "content": "kept"}]
+    again.close()
 
 
 def test_a_new_sqlite_file_is_created_with_its_folder(tmp_path: Path) -> None:
