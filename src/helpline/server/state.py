@@ -48,12 +48,21 @@ class ServerState:
         self.per_conversation = TokenBuckets(self.limits.per_conversation)
 
 
-def server_state(request: Request) -> ServerState:
+def state_of(request: Request) -> ServerState:
     state: ServerState = request.app.state.helpline
     return state
 
 
-def limit_client(request: Request) -> None:
+# Dependencies are ``async def`` although they never wait: FastAPI runs a plain function
+# dependency on a worker thread, and under load each such hop waits for the GIL.
+
+
+async def server_state(request: Request) -> ServerState:
+    """Dependency: the server's shared state."""
+    return state_of(request)
+
+
+async def limit_client(request: Request) -> None:
     """Dependency: every API request counts against its client address's bucket."""
     address = request.client.host if request.client else "unknown"
-    enforce(server_state(request).per_client, address, "requests from your address")
+    enforce(state_of(request).per_client, address, "requests from your address")
