@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from helpline.messages import UserMessage
@@ -13,7 +12,7 @@ from helpline.server.auth import Caller, bearer, check_conversation_access, new_
 from helpline.server.errors import ApiError
 from helpline.server.inputs import MAX_TEXT_CHARS, MAX_UPLOAD_BYTES, MessageIn, read_message
 from helpline.server.ratelimit import enforce
-from helpline.server.sse import stream_turn
+from helpline.server.sse import EventStream
 from helpline.server.state import ServerState, limit_client, server_state
 from helpline.store import IMAGE_SCHEME, ConversationInfo
 
@@ -102,11 +101,11 @@ _SSE_RESPONSE = {
     "/{conversation_id}/messages",
     openapi_extra={"requestBody": _MESSAGE_BODY},
     responses=_SSE_RESPONSE,  # type: ignore[arg-type]
-    response_class=StreamingResponse,
+    response_class=EventStream,
 )
 async def send_message(
     conversation_id: ConversationId, request: Request, state: State
-) -> StreamingResponse:
+) -> EventStream:
     """Send the customer's message; the answer streams back as it is generated.
 
     The turn finishes and is stored even if the client goes away mid-stream.
@@ -129,9 +128,7 @@ async def send_message(
         reference = record.reference
     message = UserMessage(content=incoming.content(reference))
     events = state.assistant.run_turn(conversation_id, message)
-    return StreamingResponse(
-        stream_turn(events), media_type="text/event-stream", headers=SSE_HEADERS
-    )
+    return EventStream(events, headers=SSE_HEADERS)
 
 
 @router.get("/{conversation_id}", response_model=ConversationOut)

@@ -9,10 +9,12 @@ round), ``done`` {message_id, usage}, ``error`` {message}.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import orjson
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from helpline.assistant import TurnError, TurnEvent, TurnStream
 
@@ -33,12 +35,41 @@ def encode(event: TurnEvent) -> bytes:
     return frame(event.name, event.data())
 
 
-async def stream_turn(turn: TurnStream) -> AsyncIterator[bytes]:
-    """The turn as SSE bytes. Closing this stream (a client that left) never stops the turn:
-    the engine runs it in its own task and stores every message."""
-    try:
-        async for events in turn.batches():
-            yield b"".join(encode(event) for event in events)
-    except Exception:
-        _log.exception("A turn failed unexpectedly")
-        yield encode(TurnError(INTERRUPTED))
+class EventStream(Response):
+    """A turn's events as ``text/event-stream``, written from the request's own task.
+
+    Leaner than Starlette's ``StreamingResponse``, which runs the body in a task group beside
+    a task that waits for the client to leave. A client that leaves never stops the turn
+    (the engine runs it in its own task and stores every message); writes to its closed
+    connection are dropped by the server, or raise, which ends this response.
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(
+        self, turn: TurnStream, status_code: int = 200, headers: Mapping[str, str] | None = None
+    ) -> None:
+        self.turn = turn
+        self.status_code = status_code
+        self.background = None
+        self.init_headers(headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        try:
+            async for chunk in self._frames():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            return  # the client left
+
+    async def _frames(self) -> AsyncIterator[bytes]:
+        """Every event ready at once in one write: under load, one write carries many."""
+        try:
+            async for events in self.turn.batches():
+                yield b"".join(encode(event) for event in events)
+        except Exception:
+            _log.exception("A turn failed unexpectedly")
+            yield encode(TurnError(INTERRUPTED))
