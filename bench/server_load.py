@@ -61,11 +61,14 @@ def run_fake(chunk_delay: float, tokens: int) -> None:
     """Role ``fake``: the paced fake model server; prints its URL, runs until stdin closes."""
     from tests.fake_openai import FakeOpenAI, text_reply
 
+    from helpline.server.app import tune_gc_for_serving
+
     def reply(body: dict[str, Any]) -> Any:
         return text_reply(answer_for(body["messages"][-1]["content"], tokens), delay=chunk_delay)
 
     with FakeOpenAI() as fake:
         fake.script(*([reply] * 200_000))
+        tune_gc_for_serving()
         print(fake.base_url, flush=True)
         sys.stdin.read()
 
@@ -79,7 +82,7 @@ def run_server(model_url: str, database_url: str, port: int) -> None:
     from helpline.config import Settings
     from helpline.models.openai_compat import OpenAICompatModel
     from helpline.server import Rate, RateLimits, create_app
-    from helpline.server.app import freeze_startup_heap
+    from helpline.server.app import tune_gc_for_serving
     from helpline.store import Store
     from helpline.support import create_customer_ticket
 
@@ -87,7 +90,7 @@ def run_server(model_url: str, database_url: str, port: int) -> None:
     assistant = Assistant(model, Store.open(database_url), [create_customer_ticket], PROMPT)
     unlimited = Rate(burst=1e9, per_second=1e9)
     app = create_app(assistant, Settings(), limits=RateLimits(unlimited, unlimited))
-    freeze_startup_heap()
+    tune_gc_for_serving()
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -328,6 +331,8 @@ def _table(results: list[Result], args: argparse.Namespace, database: str) -> st
 
 
 def main() -> None:
+    from helpline.server.app import tune_gc_for_serving
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--sizes", default="50,200,500", help="concurrent conversations, e.g. 50,200,500"
@@ -370,8 +375,9 @@ def main() -> None:
                 except httpx.HTTPError:
                     time.sleep(0.1)
             pids = [server.pid for server in servers]
-            # uvloop, as the server runs on: the client's own cost per streamed token is
-            # measured time too, on the same two cores.
+            # uvloop and the server's collector settings: the client's own cost per streamed
+            # token and its pauses are measured time too, on the same two cores.
+            tune_gc_for_serving()
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                 results = [
                     runner.run(run_size(url, pids, fake.pid, database_url, int(size), args))

@@ -89,16 +89,22 @@ def create_app_from_env() -> FastAPI:
     handed = os.environ.get(_SETTINGS_ENV)
     settings = Settings(**json.loads(handed)) if handed else Settings.from_env()
     app = create_app(build_assistant(settings), settings)
-    freeze_startup_heap()
+    tune_gc_for_serving()
     return app
 
 
-def freeze_startup_heap() -> None:
-    """Keep what start-up built (modules, routes, schemas: it lives as long as the process)
-    out of the garbage collector's full passes, which otherwise pause every open stream for
-    tens of milliseconds (measured: 85-140 ms under load)."""
+def tune_gc_for_serving() -> None:
+    """Garbage collection for a long-running server with many open streams.
+
+    What start-up built (modules, routes, schemas) lives as long as the process, so it is
+    frozen out of the collector's passes; young collections run every 20,000 allocations
+    rather than 700, because each one walks every live coroutine of every open stream
+    (measured at 500 streams: young collections of ~5 ms, hundreds a second, and full ones
+    pausing every stream for 60-140 ms).
+    """
     gc.collect()
     gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
@@ -111,7 +117,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
     common = {"host": host, "port": port, "timeout_graceful_shutdown": 30}
     if workers <= 1:
         app = create_app(build_assistant(settings), settings)
-        freeze_startup_heap()
+        tune_gc_for_serving()
         uvicorn.run(app, **common)  # type: ignore[arg-type]
         return
     Store.open(settings.database_url).close()  # migrate once, before the workers race to
