@@ -169,6 +169,21 @@ def test_tool_call_turn_files_a_ticket(start_server: StartServer, store: Store) 
     assert f"Ticket #{tickets[0].id} created for Omar" in result["content"]
 
 
+def test_tools_say_what_customers_see_while_they_run(start_server: StartServer) -> None:
+    server = start_server(ScriptedModel())
+    response = httpx.get(server.url + "/api/tools")
+    assert response.status_code == 200
+    assert response.json() == {
+        "tools": [
+            {
+                "name": "create_customer_ticket",
+                "activity": "Creating a ticket",
+                "done": "Ticket created",
+            }
+        ]
+    }
+
+
 def test_who_may_read_a_conversation(start_server: StartServer, store: Store) -> None:
     server = start_server(ScriptedModel())
     conversation, token = new_conversation(server)

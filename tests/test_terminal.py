@@ -10,6 +10,7 @@ from rich.console import Console
 from helpline.assistant import TurnDone, TurnRestart, TurnText, TurnToolCall, TurnToolResult
 from helpline.messages import ToolCall
 from helpline.models.base import Usage
+from helpline.support import create_customer_ticket
 from helpline.terminal import JsonLinesPrinter, LiveTurnPrinter, TurnPrinter
 
 CALL = ToolCall.make("call_1", "create_customer_ticket", '{"name": "Omar", "issue": "login"}')
@@ -22,11 +23,14 @@ EVENTS = [
     TurnText(" for you."),
     TurnDone(7, Usage(10, 5)),
 ]
+ACTIVITIES = {create_customer_ticket.name: create_customer_ticket.activity}
 
 
 def test_a_terminal_gets_markdown_rendered_live() -> None:
     out = io.StringIO()
-    printer = LiveTurnPrinter(Console(file=out, force_terminal=True, width=80))
+    printer = LiveTurnPrinter(
+        Console(file=out, force_terminal=True, width=80), activities=ACTIVITIES
+    )
     printer.prefix()
     for event in EVENTS:
         printer.show(event)
@@ -52,7 +56,7 @@ def test_a_retried_stream_replaces_its_partial_text_on_a_terminal() -> None:
 
 def test_a_pipe_gets_plain_text() -> None:
     out = io.StringIO()
-    printer = TurnPrinter(out)
+    printer = TurnPrinter(out, activities=ACTIVITIES)
     printer.prefix()
     for event in EVENTS:
         printer.show(event)
@@ -60,6 +64,13 @@ def test_a_pipe_gets_plain_text() -> None:
     assert "\x1b[" not in shown
     assert "Assistant: Let me check.\n… Creating a ticket\n" in shown
     assert shown.endswith("I filed **ticket #3** for you.\n")
+
+
+def test_a_tool_the_printer_has_no_words_for_is_named() -> None:
+    out = io.StringIO()
+    printer = TurnPrinter(out)
+    printer.show(TurnToolCall(ToolCall.make("call_9", "store_hours", "{}")))
+    assert "… Running store_hours\n" in out.getvalue()
 
 
 def test_json_lines_use_the_stream_event_names() -> None:

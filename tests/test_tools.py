@@ -64,6 +64,19 @@ def test_schema_comes_from_signature_and_docstring() -> None:
     assert "title" not in parameters
 
 
+def test_a_tool_says_what_it_is_doing_for_the_customer() -> None:
+    @tool(activity="Checking the kitchen's hours", done="Hours checked")
+    def store_hours(city: str) -> str:
+        """Opening hours of the kitchen in a city."""
+        return f"{city}: 11:00-23:00"
+
+    assert (store_hours.activity, store_hours.done) == (
+        "Checking the kitchen's hours",
+        "Hours checked",
+    )
+    assert (refund_item.activity, refund_item.done) == ("Working on it", "Done")
+
+
 def test_context_parameter_is_hidden_from_the_model() -> None:
     assert "context" not in slow_lookup.schema()["function"]["parameters"]["properties"]
 

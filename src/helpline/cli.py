@@ -122,12 +122,13 @@ async def _chat_loop(
     interactive = sys.stdin.isatty()
     status = Console(stderr=True, highlight=False, soft_wrap=True)
     printer: JsonLinesPrinter | TurnPrinter
+    activities = {tool.name: tool.activity for tool in assistant.tools}
     if json_output:
         printer = JsonLinesPrinter()
     elif sys.stdout.isatty():
-        printer = LiveTurnPrinter(show_tools=show_tools)
+        printer = LiveTurnPrinter(show_tools=show_tools, activities=activities)
     else:
-        printer = TurnPrinter(show_tools=show_tools)
+        printer = TurnPrinter(show_tools=show_tools, activities=activities)
     status.print(
         f"[dim]Helpline · {assistant.model.name} · conversation {conversation_id}"
         + (" · type exit to leave" if interactive else "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from typing import TextIO, cast
 
 from rich.console import Console
@@ -21,21 +22,7 @@ from helpline.assistant import (
     TurnToolResult,
 )
 
-_TOOL_ACTIVITY = {
-    "create_customer_ticket": "Creating a ticket",
-    "analyze_receipt_image": "Reading the receipt",
-    "search_help_center": "Searching the help centre",
-    "lookup_order": "Looking up the order",
-    "list_recent_orders": "Looking up recent orders",
-    "request_refund": "Requesting a refund",
-    "escalate_to_human": "Passing you to a person",
-}
 _RESULT_PREVIEW = 160
-
-
-def tool_activity(name: str) -> str:
-    """A customer-friendly description of what a tool call does."""
-    return _TOOL_ACTIVITY.get(name, f"Running {name}")
 
 
 class TurnPrinter:
@@ -45,10 +32,18 @@ class TurnPrinter:
     go through rich, which colours them only on a terminal.
     """
 
-    def __init__(self, out: TextIO | None = None, *, show_tools: bool = True) -> None:
+    def __init__(
+        self,
+        out: TextIO | None = None,
+        *,
+        show_tools: bool = True,
+        activities: Mapping[str, str] | None = None,
+    ) -> None:
         self.out = out or sys.stdout
         self.console = Console(file=self.out, highlight=False, soft_wrap=True)
         self.show_tools = show_tools
+        self.activities = activities or {}
+        """What each tool does, by name (``Tool.activity``), shown when it is called."""
         self._at_line_start = True
 
     def prefix(self) -> None:
@@ -70,7 +65,8 @@ class TurnPrinter:
             self.out.flush()
             self._at_line_start = event.delta.endswith("\n")
         elif isinstance(event, TurnToolCall) and self.show_tools:
-            self._note(f"[dim]… {tool_activity(event.call.function.name)}[/]")
+            name = event.call.function.name
+            self._note(f"[dim]… {_escape(self.activities.get(name, f'Running {name}'))}[/]")
         elif isinstance(event, TurnToolProgress) and self.show_tools:
             self._note(f"[dim]  {event.text}[/]")
         elif isinstance(event, TurnToolResult) and self.show_tools:
@@ -103,8 +99,14 @@ class LiveTurnPrinter(TurnPrinter):
     """On a terminal: the answer is redrawn as Markdown while it streams (about 12 times a
     second, whatever the token rate), and a retried stream replaces its partial text."""
 
-    def __init__(self, console: Console | None = None, *, show_tools: bool = True) -> None:
-        super().__init__(show_tools=show_tools)
+    def __init__(
+        self,
+        console: Console | None = None,
+        *,
+        show_tools: bool = True,
+        activities: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(show_tools=show_tools, activities=activities)
         # Rich must wrap the lines itself: redrawing moves the cursor up by the lines it drew.
         self.console = console or Console(highlight=False)
         self.out = cast(TextIO, self.console.file)

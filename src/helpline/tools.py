@@ -88,10 +88,20 @@ class Tool:
     """A function the model can call, with its validated argument model and JSON schema."""
 
     def __init__(
-        self, function: Callable[..., Any], name: str | None = None, description: str | None = None
+        self,
+        function: Callable[..., Any],
+        name: str | None = None,
+        description: str | None = None,
+        *,
+        activity: str | None = None,
+        done: str | None = None,
     ) -> None:
         self.function = function
         self.name = name or function.__name__
+        self.activity = activity or "Working on it"
+        """What the customer is shown while the tool runs, e.g. "Creating a ticket"."""
+        self.done = done or "Done"
+        """What the customer is shown once it has run, e.g. "Ticket created"."""
         doc_description, arg_docs = _parse_docstring(function.__doc__ or "")
         self.description = description or doc_description
         self._context_param: str | None = None
@@ -151,11 +161,19 @@ def tool(
     *,
     name: str | None = None,
     description: str | None = None,
+    activity: str | None = None,
+    done: str | None = None,
 ) -> Any:
-    """Make a typed function callable by the model: ``@tool`` or ``@tool(name=...)``."""
-    if function is None:
-        return lambda f: Tool(f, name=name, description=description)
-    return Tool(function, name=name, description=description)
+    """Make a typed function callable by the model: ``@tool`` or ``@tool(activity=...)``.
+
+    ``activity`` and ``done`` are what customers see while it runs and after, in the terminal
+    and on the chat page (e.g. "Creating a ticket", "Ticket created").
+    """
+
+    def make(f: Callable[..., Any]) -> Tool:
+        return Tool(f, name=name, description=description, activity=activity, done=done)
+
+    return make if function is None else make(function)
 
 
 ERROR_PREFIX = "Error: "

@@ -1,4 +1,5 @@
-"""The web pages (customer chat at ``/``, agents at ``/agents``) and the health check."""
+"""The web pages (customer chat at ``/``, agents at ``/agents``), what they say about each
+tool, and the health check."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 
-from helpline.server.state import ServerState, server_state
+from helpline.server.state import ServerState, limit_client, server_state
 
 STATIC = Path(__file__).parent / "static"
 
@@ -35,6 +37,34 @@ async def chat_page() -> FileResponse:
 @router.get("/agents", include_in_schema=False)
 async def agents_page() -> FileResponse:
     return FileResponse(STATIC / "agents.html", headers=PAGE_HEADERS)
+
+
+class ToolLabels(BaseModel):
+    name: str
+    activity: str
+    """Shown while the tool runs, e.g. "Creating a ticket"."""
+    done: str
+    """Shown once it has run, e.g. "Ticket created"."""
+
+
+class ToolList(BaseModel):
+    tools: list[ToolLabels]
+
+
+@router.get(
+    "/api/tools",
+    tags=["conversations"],
+    dependencies=[Depends(limit_client)],
+    response_model=ToolList,
+)
+async def tools(state: Annotated[ServerState, Depends(server_state)]) -> ToolList:
+    """The assistant's tools and what customers are shown while each runs and after."""
+    return ToolList(
+        tools=[
+            ToolLabels(name=tool.name, activity=tool.activity, done=tool.done)
+            for tool in state.assistant.tools
+        ]
+    )
 
 
 @router.get("/healthz", tags=["operations"])

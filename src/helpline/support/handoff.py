@@ -21,7 +21,7 @@ def handoff_tools(profile: Profile) -> list[Tool]:
     hours = profile.settings.support_hours
     team = f"the {profile.name} support team"
 
-    @tool
+    @tool(activity="Passing this to our team", done="Passed to our team")
     def escalate_to_human(
         reason: Reason, context: ToolContext, name: Name | None = None
     ) -> dict[str, Any]:

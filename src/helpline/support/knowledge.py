@@ -152,7 +152,7 @@ def knowledge_tools(profile: Profile) -> list[Tool]:
     """``search_help_center`` over ``profile``'s articles."""
     centre = help_center_for(profile)
 
-    @tool
+    @tool(activity="Searching the help centre", done="Searched the help centre")
     def search_help_center(query: str) -> dict[str, Any]:
         """Search the help centre for policies, fees, timings and how-tos; cite the article title in the answer.
 

@@ -279,7 +279,7 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
     def orders_of(context: ToolContext) -> OrderSystem:
         return system if system is not None else context.store.orders
 
-    @tool
+    @tool(activity="Looking up your order", done="Order looked up")
     def lookup_order(order_id: OrderId, context: ToolContext) -> dict[str, Any]:
         """Look up one order: status, delivery time, items, prices, refunds and the refund deadline.
 
@@ -292,7 +292,7 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
             raise ToolError(_unknown_order(wanted).message)
         return _details(order, window_days)
 
-    @tool
+    @tool(activity="Looking up your orders", done="Orders looked up")
     def list_recent_orders(customer: Text, context: ToolContext) -> dict[str, Any]:
         """List a customer's five most recent orders, to find the order they mean.
 
@@ -308,7 +308,7 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
             }
         return {"orders": [_summary(o, window_days) for o in found]}
 
-    @tool
+    @tool(activity="Requesting a refund", done="Refund requested")
     def request_refund(
         order_id: OrderId,
         items: Annotated[list[Text], Field(min_length=1, max_length=50)],

@@ -28,7 +28,7 @@ async def _load(image_url: str, context: ToolContext) -> tuple[bytes, str]:
     return image.data, image.mime
 
 
-@tool
+@tool(activity="Reading your receipt", done="Receipt read")
 async def analyze_receipt_image(image_url: str, context: ToolContext) -> dict[str, Any]:
     """Read a receipt photo the customer shared: its date, items, currency and total.
 

@@ -12,7 +12,7 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Issue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=4000)]
 
 
-@tool
+@tool(activity="Creating a ticket", done="Ticket created")
 def create_customer_ticket(name: Name, issue: Issue, context: ToolContext) -> str:
     """Create a support ticket so a person on the support team follows up.
 

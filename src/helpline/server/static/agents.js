@@ -1,7 +1,7 @@
 // The agents' desk: tickets the assistant filed, the conversation behind each, status changes.
 
 import { el, errorMessage, fetchStoredImage } from "./common.js";
-import { ConversationView } from "./conversation.js";
+import { ConversationView, loadToolLabels } from "./conversation.js";
 
 const KEY_STORAGE = "helpline.adminKey";
 const STATUSES = {
@@ -186,6 +186,6 @@ signOut.addEventListener("click", () => {
 filter.addEventListener("change", () => loadTickets().catch(handle));
 document.getElementById("refresh").addEventListener("click", () => loadTickets().catch(handle));
 
-(adminKey ? start() : Promise.resolve(showLogin())).finally(() => {
+loadToolLabels().then(() => (adminKey ? start() : showLogin())).finally(() => {
   document.body.dataset.ready = "true";
 });

@@ -1,7 +1,7 @@
 // The customer chat: streams answers over fetch + SSE, keeps the conversation across reloads.
 
 import { errorMessage, fetchStoredImage } from "./common.js";
-import { ConversationView } from "./conversation.js";
+import { ConversationView, loadToolLabels } from "./conversation.js";
 
 const STORAGE_KEY = "helpline.conversation";
 const MAX_UPLOAD = 10 * 1024 * 1024;
@@ -229,7 +229,7 @@ document.addEventListener("drop", (event) => {
   if (file) setAttachment(file);
 });
 
-restore().finally(() => {
+loadToolLabels().then(restore).finally(() => {
   document.body.dataset.ready = "true";
   input.focus();
 });

@@ -5,19 +5,24 @@
 import { el } from "./common.js";
 import { renderMarkdown, renderInline } from "./markdown.js";
 
-const TOOLS = {
-  create_customer_ticket: ["Creating a ticket…", "Ticket created"],
-  analyze_receipt_image: ["Reading your receipt…", "Receipt read"],
-  search_help_center: ["Searching the help centre…", "Searched the help centre"],
-  lookup_order: ["Looking up your order…", "Order looked up"],
-  list_recent_orders: ["Looking up your orders…", "Orders looked up"],
-  request_refund: ["Requesting a refund…", "Refund requested"],
-  escalate_to_human: ["Passing this to our team…", "Passed to our team"],
-};
+const TOOL_LABELS = new Map(); // tool name → [while it runs, once it has run]
 const SHARED_IMAGE = /^\[Shared image: (\S+)\]$/;
 
-export function toolLabels(name) {
-  return TOOLS[name] ?? ["Working on it…", "Done"];
+/** Loads what customers are shown for each tool (GET /api/tools); without it, generic words. */
+export async function loadToolLabels() {
+  try {
+    const response = await fetch("/api/tools");
+    if (!response.ok) return;
+    for (const { name, activity, done } of (await response.json()).tools) {
+      TOOL_LABELS.set(name, [`${activity}…`, done]);
+    }
+  } catch {
+    // The conversation still renders, with generic labels.
+  }
+}
+
+function toolLabels(name) {
+  return TOOL_LABELS.get(name) ?? ["Working on it…", "Done"];
 }
 
 /** Splits a user message into its words and the images it shared. */
