@@ -61,12 +61,18 @@ CONVERSATIONS: dict[str, list[str]] = {
         "I'm Omar",
         "bye",
     ],
-    "refund": ["Order DD-10234 arrived cold, I want a refund", "the margherita", "thanks"],
+    "refund": [
+        "Order DD-10234 arrived cold, I want a refund",
+        "omar@example.com",
+        "the margherita",
+        "thanks",
+    ],
     "questions": ["how do refunds work?", "how long does delivery take?", "what's the weather?"],
-    "long chat (20 messages)": [
+    "long chat (22 messages)": [
         "hello",
         "where is my order?",
         "DD-10234",
+        "omar@example.com",
         "it was cold",
         "Omar Haddad",
         "how do refunds work?",

@@ -26,9 +26,10 @@ ALL = list(TOOLS.values())
 
 ASK_NAME = "Could you tell me your name so I can file a ticket?"
 ASK_ORDER = (
-    "What's the order number? (it looks like DD-10234). If you don't have it, tell me your "
-    "name and I'll find your recent orders."
+    "What's the order number? (it looks like DD-10234). And what's the email address you "
+    "order with? I can only open orders with it."
 )
+EMAIL = "omar@example.com"
 RECEIPT = {
     "date": "2024-05-01",
     "items": [
@@ -195,32 +196,46 @@ CASES: list[tuple[str, list[dict[str, Any]], str | None, Args | str]] = [
     ),
     ("never mind", [*LOGIN, user("actually never mind")], None, "dropped"),
     # Orders.
+    # An order opens only with the email address on it (the tool checks that it matches).
+    ("order id, no email", [user("Where is my order DD-10234?")], None, "email address"),
     (
-        "order id DD-",
-        [user("Where is my order DD-10234?")],
+        "order id and email",
+        [user("Where is my order DD-10234? It's omar@example.com")],
         "lookup_order",
-        {"order_id": "DD-10234"},
+        {"order_id": "DD-10234", "email": EMAIL},
     ),
     (
         "order id lower case",
-        [user("status of my order dd-10234 pls")],
+        [user("status of my order dd-10234 pls, Omar@Example.com.")],
         "lookup_order",
-        {"order_id": "DD-10234"},
+        {"order_id": "DD-10234", "email": "Omar@Example.com"},
     ),
-    ("order number", [user("where's my order 10234")], "lookup_order", {"order_id": "10234"}),
-    ("where is my order, no id", [user("where is my order?")], None, "order number"),
-    ("id after asked", [*WHERE, user("DD-10234")], "lookup_order", {"order_id": "DD-10234"}),
     (
-        "name instead of id",
-        [*WHERE, user("Omar Haddad")],
-        "list_recent_orders",
-        {"customer": "Omar Haddad"},
+        "order number",
+        [user("where's my order 10234 (omar@example.com)")],
+        "lookup_order",
+        {"order_id": "10234", "email": EMAIL},
     ),
+    ("where is my order, no id", [user("where is my order?")], None, "order number"),
+    (
+        "id after asked",
+        [*WHERE, user("DD-10234 and omar@example.com")],
+        "lookup_order",
+        {"order_id": "DD-10234", "email": EMAIL},
+    ),
+    (
+        "email after the id",
+        [*WHERE, user("DD-10234"), assistant("And what's the email address?"), user(EMAIL)],
+        "lookup_order",
+        {"order_id": "DD-10234", "email": EMAIL},
+    ),
+    ("email instead of id", [*WHERE, user(EMAIL)], "list_recent_orders", {"email": EMAIL}),
+    ("a name opens no orders", [*WHERE, user("Omar Haddad")], None, "email address"),
     (
         "refund needs the order's items first",
-        [user("My order DD-10234 arrived cold, I want a refund")],
+        [user("My order DD-10234 arrived cold, I want a refund. omar@example.com")],
         "lookup_order",
-        {"order_id": "DD-10234"},
+        {"order_id": "DD-10234", "email": EMAIL},
     ),
     ("refund without order", [user("I want a refund, my food was cold")], None, "order number"),
     # Questions for the help centre.
@@ -383,8 +398,27 @@ async def test_receipt_complaint_becomes_a_ticket_with_the_receipt_facts() -> No
     assert "2024-05-01" in issue and "$25.99" in issue and "Soda" in issue
 
 
+async def test_the_order_just_looked_up_is_the_one_a_refund_is_for() -> None:
+    messages = [user("Where is my order DD-10234?"), assistant("And your email address?")]
+    messages.append(user(EMAIL))
+    lookup = await respond(messages)
+    assert "only help with support" not in lookup.text  # an email address is an answer
+    assert [c.function.name for c in lookup.calls] == ["lookup_order"]
+    messages += called(lookup, [ORDER])
+    follow_up = await respond(messages)
+    messages += [assistant(follow_up.text), user("the margherita was cold, I want a refund")]
+    refund = await respond(messages)
+    assert [c.function.name for c in refund.calls] == ["request_refund"], refund.text
+    arguments = refund.arguments()
+    assert (arguments["order_id"], arguments["email"], arguments["items"]) == (
+        "DD-10234",
+        EMAIL,
+        ["Margherita"],
+    )
+
+
 async def test_refund_after_looking_up_the_order() -> None:
-    messages = [user("Order DD-10234 arrived cold, I want a refund")]
+    messages = [user("Order DD-10234 arrived cold, I want a refund (omar@example.com)")]
     lookup = await respond(messages)
     messages += called(lookup, [ORDER])
     asked = await respond(messages)
@@ -394,7 +428,7 @@ async def test_refund_after_looking_up_the_order() -> None:
     refund = await respond(messages)
     assert [c.function.name for c in refund.calls] == ["request_refund"]
     arguments = refund.arguments()
-    assert arguments["order_id"] == "DD-10234"
+    assert (arguments["order_id"], arguments["email"]) == ("DD-10234", EMAIL)
     assert arguments["items"] == ["Margherita"]
     assert "cold" in arguments["reason"]
     refused = {

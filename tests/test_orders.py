@@ -59,9 +59,20 @@ class Desk:
         text = await self.toolset.call(ToolCall.make(call_id, name, json.dumps(arguments)), context)
         return text if text.startswith("Error:") else json.loads(text)
 
-    async def refund(self, order_id: str, items: list[str], call_id: str | None = None) -> Any:
+    async def refund(
+        self,
+        order_id: str,
+        items: list[str],
+        call_id: str | None = None,
+        email: str = "omar@example.com",
+    ) -> Any:
         return await self.call(
-            "request_refund", call_id, order_id=order_id, items=items, reason="arrived cold"
+            "request_refund",
+            call_id,
+            order_id=order_id,
+            email=email,
+            items=items,
+            reason="arrived cold",
         )
 
 
@@ -73,8 +84,9 @@ def test_repository_round_trip_and_customer_lookup(store: Store) -> None:
     assert stored == _order("DD-1", delivered_days_ago=3)
     assert stored is not None and stored.delivered_at is not None
     assert stored.delivered_at.tzinfo is not None
-    assert [o.id for o in store.orders.recent_for_customer("OMAR HADDAD")] == ["DD-1"]
+    assert [o.id for o in store.orders.recent_for_customer("OMAR@example.com")] == ["DD-1"]
     assert [o.id for o in store.orders.recent_for_customer("ada@example.com")] == ["DD-2"]
+    assert store.orders.recent_for_customer("Omar Haddad") == []  # a name is no credential
     assert store.orders.get("DD-404") is None
 
 
@@ -185,6 +197,22 @@ async def test_refund_refused_for_an_unknown_order(store: Store) -> None:
     assert store.tickets.find() == []
 
 
+async def test_another_customers_order_is_neither_shown_nor_refunded(store: Store) -> None:
+    store.orders.add(_order())
+    desk = Desk(store)
+    refused = await desk.refund("DD-1", ["Garlic Bread"], email="mallory@example.com")
+    unknown = await desk.refund("DD-404", ["Garlic Bread"], email="mallory@example.com")
+    assert (refused["approved"], refused["rule"]) == (False, "unknown_order")
+    # the same answer as for an order that does not exist: nothing to learn from it
+    assert refused["message"].replace("DD-1 ", "DD-404 ") == unknown["message"]
+    looked = await desk.call("lookup_order", order_id="DD-1", email="mallory@example.com")
+    assert looked.startswith("Error: There is no order DD-1 for mallory@example.com.")
+    assert "Omar" not in looked and "Napoli" not in looked
+    by_name = await desk.call("list_recent_orders", email="Omar Haddad")
+    assert by_name.startswith("Error: 'Omar Haddad' is not an email address.")
+    assert store.tickets.find() == [] and store.orders.get("DD-1") == _order()
+
+
 async def test_refund_refused_for_an_item_not_on_the_order(store: Store) -> None:
     store.orders.add(_order())
     result = await Desk(store).refund("DD-1", ["Sushi"])
@@ -195,17 +223,22 @@ async def test_refund_refused_for_an_item_not_on_the_order(store: Store) -> None
 
 async def test_refund_arguments_are_validated(store: Store) -> None:
     desk = Desk(store)
-    assert (await desk.call("request_refund", order_id="DD-1", items=[], reason="cold")).startswith(
-        "Error: invalid arguments for request_refund: items"
+    empty = await desk.call(
+        "request_refund", order_id="DD-1", email="omar@example.com", items=[], reason="cold"
     )
-    missing = await desk.call("request_refund", order_id="DD-1", items=["Pizza"])
+    assert empty.startswith("Error: invalid arguments for request_refund: items")
+    missing = await desk.call(
+        "request_refund", order_id="DD-1", email="omar@example.com", items=["Pizza"]
+    )
     assert missing.startswith("Error: invalid arguments") and "reason" in missing
+    no_email = await desk.call("request_refund", order_id="DD-1", items=["Pizza"], reason="cold")
+    assert no_email.startswith("Error: invalid arguments") and "email" in no_email
 
 
 async def test_lookup_and_recent_orders(store: Store) -> None:
     seed_demo_orders(store)
     desk = Desk(store)
-    found = await desk.call("lookup_order", order_id=" #dd-10231 ")
+    found = await desk.call("lookup_order", order_id=" #dd-10231 ", email=" Omar@Example.com ")
     assert found["order_id"] == "DD-10231"
     assert found["items"][0] == {
         "name": "Margherita Pizza",
@@ -214,16 +247,16 @@ async def test_lookup_and_recent_orders(store: Store) -> None:
     }
     assert found["refundable_until"] is not None
     assert "customer_email" not in found
-    missing = await desk.call("lookup_order", order_id="DD-404")
-    assert missing.startswith("Error: There is no order DD-404.")
-    recent = await desk.call("list_recent_orders", customer="omar@example.com")
+    missing = await desk.call("lookup_order", order_id="DD-404", email="omar@example.com")
+    assert missing.startswith("Error: There is no order DD-404 for omar@example.com.")
+    recent = await desk.call("list_recent_orders", email="omar@example.com")
     assert [o["order_id"] for o in recent["orders"]] == [
         "DD-10235",
         "DD-10231",
         "DD-10228",
         "DD-10190",
     ]
-    nobody = await desk.call("list_recent_orders", customer="nobody@example.com")
+    nobody = await desk.call("list_recent_orders", email="nobody@example.com")
     assert nobody["orders"] == [] and "email address" in nobody["message"]
 
 
@@ -249,13 +282,9 @@ class ShopOrders:
     def get(self, order_id: str) -> Order | None:
         return self.orders.get(order_id)
 
-    def recent_for_customer(self, customer: str, limit: int = 5) -> list[Order]:
-        wanted = customer.lower()
-        return [
-            o
-            for o in self.orders.values()
-            if wanted in (o.customer_email.lower(), o.customer_name.lower())
-        ][:limit]
+    def recent_for_customer(self, email: str, limit: int = 5) -> list[Order]:
+        wanted = email.casefold()
+        return [o for o in self.orders.values() if o.customer_email.casefold() == wanted][:limit]
 
     def record_refunds(self, order_id: str, refunds: Sequence[Refund]) -> None:
         order = self.orders[order_id]
@@ -267,7 +296,8 @@ class ShopOrders:
 async def test_tools_work_with_an_integrators_order_system(sqlite_store: Store) -> None:
     shop = ShopOrders(_order("SH-1"))
     desk = Desk(sqlite_store, shop)
-    assert (await desk.call("lookup_order", order_id="SH-1"))["restaurant"] == "Napoli Express"
+    found = await desk.call("lookup_order", order_id="SH-1", email="omar@example.com")
+    assert found["restaurant"] == "Napoli Express"
     approved = await desk.refund("SH-1", ["Garlic Bread"])
     assert approved["approved"] is True
     assert [r.ticket_id for r in shop.orders["SH-1"].refunds] == [approved["ticket_id"]]

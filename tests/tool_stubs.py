@@ -30,19 +30,19 @@ def search_help_center(query: str) -> str:
 
 
 @tool
-def lookup_order(order_id: str) -> str:
+def lookup_order(order_id: str, email: str) -> str:
     """Look up one order."""
     return ""
 
 
 @tool
-def list_recent_orders(customer: str) -> str:
+def list_recent_orders(email: str) -> str:
     """List a customer's recent orders."""
     return ""
 
 
 @tool
-def request_refund(order_id: str, items: list[str], reason: str) -> str:
+def request_refund(order_id: str, email: str, items: list[str], reason: str) -> str:
     """Refund items of an order."""
     return ""
 

@@ -352,16 +352,18 @@ def demo_seed(
     database_url: DatabaseOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Load demo orders (customers Omar, Ana, …) to try order lookups and refunds."""
-    from helpline.support.demo import seed_demo_orders
+    """Load demo orders (customers Omar, Lena and Sam) to try order lookups and refunds."""
+    from helpline.support.demo import DEMO_EMAILS, seed_demo_orders
 
     added = seed_demo_orders(_open_store(_settings(database_url=database_url)))
     if json_output:
-        _print_json({"added": added})
-    elif added:
+        _print_json({"added": added, "emails": list(DEMO_EMAILS)})
+        return
+    if added:
         sys.stdout.write(f"Added {len(added)} demo orders: {', '.join(added)}.\n")
     else:
         sys.stdout.write("The demo orders are already there.\n")
+    sys.stdout.write(f"An order opens with the email address on it: {', '.join(DEMO_EMAILS)}.\n")
 
 
 def main() -> None:

@@ -58,6 +58,7 @@ class Slot(StrEnum):
     NAME = "name"
     ISSUE = "issue"
     ORDER_ID = "order_id"
+    EMAIL = "email"
     ITEMS = "items"
     IMAGE_URL = "image_url"
     QUERY = "query"
@@ -86,13 +87,18 @@ _SEARCH = Route("search_help_center", {"query": Slot.QUERY}, "Let me check the h
 _RECEIPT = Route(
     "analyze_receipt_image", {"image_url": Slot.IMAGE_URL}, "Let me read that receipt."
 )
-_LOOKUP = Route("lookup_order", {"order_id": Slot.ORDER_ID}, "Let me look up order {order_id}.")
+# Orders are opened only with the email address on them (the tools check it).
+_LOOKUP = Route(
+    "lookup_order",
+    {"order_id": Slot.ORDER_ID, "email": Slot.EMAIL},
+    "Let me look up order {order_id}.",
+)
 _RECENT = Route(
-    "list_recent_orders", {"customer": Slot.NAME}, "Let me find the recent orders for {customer}."
+    "list_recent_orders", {"email": Slot.EMAIL}, "Let me find the recent orders for {email}."
 )
 _REFUND = Route(
     "request_refund",
-    {"order_id": Slot.ORDER_ID, "items": Slot.ITEMS, "reason": Slot.ISSUE},
+    {"order_id": Slot.ORDER_ID, "email": Slot.EMAIL, "items": Slot.ITEMS, "reason": Slot.ISSUE},
     "I'm requesting a refund for order {order_id}.",
     prepare={Slot.ITEMS: _LOOKUP},
 )
@@ -125,18 +131,23 @@ _RESOLVING = frozenset({"create_customer_ticket", "request_refund", "escalate_to
 # What to ask when a slot is missing, by (tool, slot) or by slot.
 QUESTIONS: dict[tuple[str, Slot] | Slot, str] = {
     ("create_customer_ticket", Slot.NAME): "Could you tell me your name so I can file a ticket?",
-    (
-        "list_recent_orders",
-        Slot.NAME,
-    ): "If you don't have it, tell me your name and I'll find your recent orders.",
     ("escalate_to_human", Slot.ISSUE): "Sure. What would you like them to help with?",
     Slot.NAME: "Could you tell me your name?",
     Slot.ORDER_ID: "What's the order number? You'll find it in the app under Orders (it looks like DD-10234).",
+    Slot.EMAIL: "And what's the email address you order with? I can only open orders with it (without the order number, I'll find your recent ones).",
     Slot.ISSUE: "I'm sorry to hear that. What happened?",
     Slot.ITEMS: "Which items were affected?",
 }
 # Ask for what happened before asking who is asking.
-_ASK_ORDER = (Slot.IMAGE_URL, Slot.ISSUE, Slot.QUERY, Slot.ORDER_ID, Slot.ITEMS, Slot.NAME)
+_ASK_ORDER = (
+    Slot.IMAGE_URL,
+    Slot.ISSUE,
+    Slot.QUERY,
+    Slot.ORDER_ID,
+    Slot.EMAIL,
+    Slot.ITEMS,
+    Slot.NAME,
+)
 _WHOLE_ORDER = re.compile(
     r"\b(?:whole|entire|everything|all of it|all (?:the )?(?:items|food))\b", re.I
 )
@@ -273,6 +284,10 @@ class _Conversation:
     def name(self) -> str | None:
         return next((t.reading.name for t in reversed(self.turns) if t.reading.name), None)
 
+    @property
+    def email(self) -> str | None:
+        return next((t.reading.emails[-1] for t in reversed(self.turns) if t.reading.emails), None)
+
     def _window(self) -> list[_Turn]:
         """Customer messages since they last said thanks, goodbye or never mind."""
         start = 0
@@ -318,7 +333,12 @@ class _Conversation:
             if open_turns:
                 goals.append(_Goal(intent, open_turns[-1:]))
         latest = self.latest
-        if not goals and latest and latest.reading.order_ids and not latest.reading.actionable:
+        if (
+            not goals
+            and latest
+            and (latest.reading.order_ids or latest.reading.emails)
+            and not latest.reading.actionable
+        ):
             goals.append(_Goal(Intent.ORDER, [latest]))
         goals.sort(key=lambda g: (-g.latest, _PRIORITY.index(g.intent)))
         return goals
@@ -398,10 +418,12 @@ class _Conversation:
         return found or None
 
     def _order_id(self, goal: _Goal) -> str | None:
-        return next(
-            (t.reading.order_ids[-1] for t in reversed(self._since(goal)) if t.reading.order_ids),
-            None,
-        )
+        """The order the goal names, else the one the conversation was last about."""
+        for turns in (self._since(goal), self._window()):
+            for turn in reversed(turns):
+                if turn.reading.order_ids:
+                    return turn.reading.order_ids[-1]
+        return None
 
     def slot(self, slot: Slot, goal: _Goal) -> Any:
         """The value for ``slot`` in ``goal``, or None when the customer hasn't said it."""
@@ -411,6 +433,8 @@ class _Conversation:
             return self._issue(goal)
         if slot is Slot.ORDER_ID:
             return self._order_id(goal)
+        if slot is Slot.EMAIL:
+            return self.email
         if slot is Slot.ITEMS:
             return self._items(goal)
         if slot is Slot.IMAGE_URL:
@@ -510,7 +534,7 @@ def decide(conversation: _Conversation) -> tuple[str, list[ToolCall]]:
             parts.append(
                 GREETING_SHORT.format(name=f", {conversation.name}" if conversation.name else "")
             )
-        elif not (reading.name or reading.order_ids or reading.intents):
+        elif not (reading.name or reading.order_ids or reading.emails or reading.intents):
             parts.append(OFF_TOPIC_SHORT)
     done = {
         (r.call.function.name, json.dumps(r.arguments, sort_keys=True)) for r in conversation.runs
@@ -537,7 +561,8 @@ def decide(conversation: _Conversation) -> tuple[str, list[ToolCall]]:
         parts.append(question)
     elif conversation.pending:
         tool = conversation.pending[-1].call.function.name
-        parts.append(FOLLOW_UPS.get(tool, DEFAULT_FOLLOW_UP))
+        if follow_up := FOLLOW_UPS.get(tool, DEFAULT_FOLLOW_UP):
+            parts.append(follow_up)
     elif latest is None:
         parts.append(GREETING.format(name=""))
     return "\n\n".join(parts), []

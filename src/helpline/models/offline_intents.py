@@ -358,6 +358,7 @@ class Reading:
     """Problem labels, e.g. ("Login problem",); empty when no problem is reported."""
     name: str | None
     order_ids: tuple[str, ...]
+    emails: tuple[str, ...]
     image_refs: tuple[str, ...]
     words: str
     """The customer's own words minus greeting, name clause and image references."""
@@ -394,6 +395,14 @@ def find_order_ids(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def find_emails(text: str) -> tuple[str, ...]:
+    """Email addresses as written, e.g. "omar@example.com"."""
+    return tuple(dict.fromkeys(match.group(0).rstrip(".") for match in _EMAIL.finditer(text)))
+
+
 def _strip(text: str, spans: Sequence[tuple[int, int]], refs: Sequence[str]) -> str:
     for start, end in sorted(spans, reverse=True):
         text = text[:start] + " " + text[end:]
@@ -419,6 +428,7 @@ def read_message(
     intents = {intent for intent, pattern in _INTENT_PATTERNS if re.search(pattern, norm)}
     problems = tuple(label for label, pattern in PROBLEM_KINDS if re.search(pattern, norm))
     order_ids = find_order_ids(text)
+    emails = find_emails(text)
     found_name = find_name(text, Asked.NAME in asked)
     name = found_name[0] if found_name else None
     spans = [found_name[1]] if found_name else []
@@ -434,7 +444,7 @@ def read_message(
         problems = tuple(p for p in problems if p != GENERIC_PROBLEM)
     if problems:
         intents.add(Intent.PROBLEM)
-    words = _strip(text, spans, image_refs)
+    words = _strip(text, spans, [*image_refs, *emails])
     described = bool(problems) and (problems != (GENERIC_PROBLEM,) or len(words.split()) >= 6)
     if Asked.DETAILS in asked and not (intents - {Intent.PROBLEM}) and name is None and words:
         # The answer to "what happened?" is the problem, whatever words it uses.
@@ -449,6 +459,7 @@ def read_message(
         problems=problems,
         name=name,
         order_ids=order_ids,
+        emails=emails,
         image_refs=tuple(image_refs),
         words=words,
         described=described,

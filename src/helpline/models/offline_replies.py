@@ -162,7 +162,7 @@ def _orders(arguments: dict[str, Any], result: str) -> str:
         data = _first(data, "orders", "results", "data")
     if isinstance(data, list):
         if not data:
-            return f"I couldn't find any orders for {arguments.get('customer', 'you')}. What's the order number, or the email address you order with?"
+            return f"I couldn't find any orders for {arguments.get('email', 'you')}. Is that the email address you order with? If you have the order number, send it too."
         lines = [_order_line(o) if isinstance(o, dict) else str(o) for o in data[:5]]
         return (
             "Your recent orders:\n"
@@ -240,6 +240,7 @@ FOLLOW_UPS: dict[str, str] = {
     "analyze_receipt_image": "Is something wrong with it? Tell me what, and I can file a ticket.",
     "search_help_center": "Did that answer your question?",
     "lookup_order": "Is there a problem with this order?",
+    "list_recent_orders": "",  # the list ends by asking which order it is about
 }
 DEFAULT_FOLLOW_UP = "Is there anything else I can help with?"
 

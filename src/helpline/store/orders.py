@@ -15,7 +15,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
-    or_,
     select,
 )
 from sqlalchemy.exc import IntegrityError
@@ -178,19 +177,14 @@ class Orders:
             row = session.get(StoredOrder, order_id)
             return _order(row) if row else None
 
-    def recent_for_customer(self, customer: str, limit: int = 5) -> list[Order]:
-        """The customer's latest orders, matched by email or full name (case-insensitive)."""
-        wanted = customer.strip().lower()
+    def recent_for_customer(self, email: str, limit: int = 5) -> list[Order]:
+        """The latest orders placed with this email address (case-insensitive), newest first."""
+        wanted = email.strip().lower()
         with Session(self._engine) as session:
             rows = session.scalars(
                 select(StoredOrder)
                 .options(selectinload(StoredOrder.items), selectinload(StoredOrder.refunds))
-                .where(
-                    or_(
-                        func.lower(StoredOrder.customer_email) == wanted,
-                        func.lower(StoredOrder.customer_name) == wanted,
-                    )
-                )
+                .where(func.lower(StoredOrder.customer_email) == wanted)
                 .order_by(StoredOrder.placed_at.desc())
                 .limit(limit)
             )

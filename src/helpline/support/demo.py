@@ -13,6 +13,8 @@ _CUSTOMERS = {
     "lena": ("Lena Fischer", "lena@example.com"),
     "sam": ("Sam Okafor", "sam@example.com"),
 }
+DEMO_EMAILS = tuple(email for _name, email in _CUSTOMERS.values())
+"""The demo customers' email addresses: an order opens only with the one on it."""
 
 # (id, customer, restaurant, status, placed this long ago, delivery took, items, fees and
 # discounts on top of the items). Delivery ``None``: not delivered.

@@ -29,10 +29,10 @@ your shop's order system, implement the three methods and hand it to :func:`orde
         def get(self, order_id: str) -> Order | None:
             return self.orders.get(order_id)
 
-        def recent_for_customer(self, customer: str, limit: int = 5) -> list[Order]:
-            wanted = customer.lower()
+        def recent_for_customer(self, email: str, limit: int = 5) -> list[Order]:
+            wanted = email.casefold()
             return [o for o in self.orders.values()
-                    if wanted in (o.customer_email.lower(), o.customer_name.lower())][:limit]
+                    if o.customer_email.casefold() == wanted][:limit]
 
         def record_refunds(self, order_id: str, refunds: Sequence[Refund]) -> None:
             order = self.orders[order_id]
@@ -46,6 +46,10 @@ your shop's order system, implement the three methods and hand it to :func:`orde
 The refund rules are enforced here, in code, whatever the model says: a refund is possible
 only for a delivered order, within the profile's ``refund_window_days`` after delivery, for
 items on the order, each item once, and never for more than the customer paid.
+
+An order is shown or refunded only to someone who knows the email address on it as well as
+its number, and a wrong address gets the same answer as a wrong number, so nobody reads
+another customer's orders or learns which order numbers exist.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ from helpline.support.profile import Profile
 from helpline.tools import Tool, ToolContext, ToolError, tool
 
 OrderId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+Email = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
 
@@ -74,8 +79,8 @@ class OrderSystem(Protocol):
         """The order with this id, or ``None``."""
         ...
 
-    def recent_for_customer(self, customer: str, limit: int = 5) -> list[Order]:
-        """The customer's latest orders, newest first; ``customer`` is an email or a full name."""
+    def recent_for_customer(self, email: str, limit: int = 5) -> list[Order]:
+        """The latest orders placed with this email address, newest first."""
         ...
 
     def record_refunds(self, order_id: str, refunds: Sequence[Refund]) -> None:
@@ -116,14 +121,31 @@ class _Refusal(Exception):
 _ASK_A_PERSON = "If the customer still needs help, offer to connect them with a person."
 
 
-def _unknown_order(order_id: str) -> _Refusal:
+def _unknown_order(order_id: str, email: str) -> _Refusal:
     return _Refusal(
         "unknown_order",
-        f"There is no order {order_id}. Check the order number in the app under Orders or in "
-        "the confirmation email.",
-        "If the customer doesn't have it, find the order with list_recent_orders and the "
-        "email address they order with.",
+        f"There is no order {order_id} for {email}. Check the order number in the app under "
+        "Orders or in the confirmation email, and the email address the customer orders with.",
+        "If the customer doesn't have the number, find the order with list_recent_orders and "
+        "the email address they order with.",
     )
+
+
+def _checked_email(email: str) -> str:
+    if "@" not in email.strip("@") or any(c.isspace() for c in email):
+        raise ToolError(
+            f"{email!r} is not an email address. Orders are shown only to someone who gives "
+            "the email address on the order: ask the customer for it."
+        )
+    return email
+
+
+def _verified(orders: OrderSystem, order_id: str, email: str) -> Order | None:
+    """The order, for someone who knows the email address on it; otherwise ``None``."""
+    order = orders.get(order_id)
+    if order is None or order.customer_email.casefold() != _checked_email(email).casefold():
+        return None
+    return order
 
 
 def _squash(name: str) -> str:
@@ -280,37 +302,39 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
         return system if system is not None else context.store.orders
 
     @tool(activity="Looking up your order", done="Order looked up")
-    def lookup_order(order_id: OrderId, context: ToolContext) -> dict[str, Any]:
+    def lookup_order(order_id: OrderId, email: Email, context: ToolContext) -> dict[str, Any]:
         """Look up one order: status, delivery time, items, prices, refunds and the refund deadline.
 
         Args:
             order_id: The order number, e.g. DD-10234.
+            email: The email address the customer orders with (the order must be theirs).
         """
         wanted = normalize_order_id(order_id)
-        order = orders_of(context).get(wanted)
+        order = _verified(orders_of(context), wanted, email)
         if order is None:
-            raise ToolError(_unknown_order(wanted).message)
+            raise ToolError(_unknown_order(wanted, email).message)
         return _details(order, window_days)
 
     @tool(activity="Looking up your orders", done="Orders looked up")
-    def list_recent_orders(customer: Text, context: ToolContext) -> dict[str, Any]:
+    def list_recent_orders(email: Email, context: ToolContext) -> dict[str, Any]:
         """List a customer's five most recent orders, to find the order they mean.
 
         Args:
-            customer: The email address on the customer's account (or their full name).
+            email: The email address on the customer's account.
         """
-        found = orders_of(context).recent_for_customer(customer, limit=5)
+        found = orders_of(context).recent_for_customer(_checked_email(email), limit=5)
         if not found:
             return {
                 "orders": [],
-                "message": f"No orders found for {customer!r}. Ask for the email address "
-                "the customer used to order, or for the order number.",
+                "message": f"No orders found for {email}. Check the email address the customer "
+                "orders with, or ask for the order number.",
             }
         return {"orders": [_summary(o, window_days) for o in found]}
 
     @tool(activity="Requesting a refund", done="Refund requested")
     def request_refund(
         order_id: OrderId,
+        email: Email,
         items: Annotated[list[Text], Field(min_length=1, max_length=50)],
         reason: Text,
         context: ToolContext,
@@ -321,15 +345,16 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
 
         Args:
             order_id: The order number, e.g. DD-10234.
+            email: The email address the customer orders with (the order must be theirs).
             items: Names of the affected items, as listed on the order.
             reason: What went wrong, in the customer's words, e.g. "pizza arrived cold".
         """
         orders = orders_of(context)
         wanted = normalize_order_id(order_id)
-        order = orders.get(wanted)
+        order = _verified(orders, wanted, email)
         try:
             if order is None:
-                raise _unknown_order(wanted)
+                raise _unknown_order(wanted, email)
             chosen = _match_items(order, items)
             requested = sum(i.total_cents for i in chosen)
             earlier = [r for r in order.refunds if r.request_id == context.tool_call_id]
