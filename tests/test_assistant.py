@@ -7,17 +7,8 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from helpline.assistant import (
-    MODEL_DOWN_REPLY,
-    ROUND_LIMIT_REPLY,
-    Assistant,
-    TurnDone,
-    TurnError,
-    TurnEvent,
-    TurnRestart,
-    TurnText,
-    TurnToolResult,
-)
+from helpline.assistant import MODEL_DOWN_REPLY, ROUND_LIMIT_REPLY, Assistant
+from helpline.events import TurnDone, TurnError, TurnEvent, TurnRestart, TurnText, TurnToolResult
 from helpline.messages import UserMessage, from_wire, unanswered_tool_calls
 from helpline.models.base import (
     Finish,

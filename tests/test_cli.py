@@ -163,3 +163,63 @@ def test_receipt_errors_say_what_to_do(env: dict[str, str], tmp_path: Path) -> N
     assert refused.returncode == 1 and "Error:" in refused.stderr
     private = helpline(env, "receipt", "http://127.0.0.1:9/receipt.jpg")
     assert private.returncode == 1 and "public link" in private.stderr
+
+
+def test_serve_with_two_workers_answers_and_sums_metrics_over_both(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    import socket
+    import time
+
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    offline = {k: v for k, v in env.items() if not k.startswith("HELPLINE_BASE_URL")}
+    offline["HELPLINE_ADMIN_KEY"] = "admin-secret"
+    shared = tmp_path / "metrics"
+    shared.mkdir()
+    offline["PROMETHEUS_MULTIPROC_DIR"] = str(shared)  # an operator's own folder is used
+    server = subprocess.Popen(
+        [sys.executable, "-m", "helpline.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=offline,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(url + "/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        answered = 0
+        for _ in range(8):  # the workers share the port: the turns land on either
+            created = httpx.post(url + "/api/conversations").json()
+            response = httpx.post(
+                f"{url}/api/conversations/{created['id']}/messages",
+                headers={"Authorization": f"Bearer {created['token']}"},
+                json={"text": "hello"},
+                timeout=30,
+            )
+            answered += "event: done" in response.text
+        assert answered == 8
+        admin = {"Authorization": "Bearer admin-secret"}
+        for _ in range(8):  # every scrape, whichever worker answers it, counts all turns
+            text = httpx.get(url + "/metrics", headers=admin).text
+            turns = [
+                sample.value
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+                if sample.name == "helpline_turns_total"
+                and sample.labels == {"outcome": "answered"}
+            ]
+            assert turns == [8.0], text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert list(shared.glob("counter_*.db"))

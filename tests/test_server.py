@@ -12,6 +12,7 @@ from typing import Any, get_args
 import httpx
 import pytest
 from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 
 from helpline.assistant import MODEL_DOWN_REPLY, Assistant
 from helpline.config import Settings
@@ -182,6 +183,54 @@ def test_tools_say_what_customers_see_while_they_run(start_server: StartServer) 
             }
         ]
     }
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """One sample's value in Prometheus text, 0 when it is not there yet."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
+def test_metrics_count_turns_first_tokens_tools_and_tokens(start_server: StartServer) -> None:
+    server = start_server(
+        ScriptedModel(
+            ScriptedModel.call("create_customer_ticket", name="Omar", issue="cannot log in"),
+            ScriptedModel.call("no_such_tool"),
+            ScriptedModel.text("Your ticket is filed."),
+        )
+    )
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+
+    def scrape() -> str:
+        response = httpx.get(server.url + "/metrics", headers=admin)
+        assert response.status_code == 200 and response.headers["content-type"].startswith(
+            "text/plain"
+        )
+        return response.text
+
+    before = scrape()
+    conversation, token = new_conversation(server)
+    events_of(send(server, conversation, token, json={"text": "Omar; I can't log in"}))
+    after = scrape()
+
+    def grew(name: str, **labels: str) -> float:
+        return metric(after, name, **labels) - metric(before, name, **labels)
+
+    assert grew("helpline_turns_total", outcome="answered") == 1
+    assert grew("helpline_first_token_seconds_count") == 1
+    assert grew("helpline_turn_seconds_count") == 1
+    assert grew("helpline_tool_calls_total", tool="create_customer_ticket", outcome="ok") == 1
+    assert grew("helpline_tool_calls_total", tool="unknown", outcome="error") == 1
+    assert grew("helpline_tool_seconds_count", tool="create_customer_ticket") == 1
+    assert grew("helpline_model_tokens_total", kind="completion") > 0
+    assert metric(after, "helpline_turns_in_progress") == 0
+    assert "no_such_tool" not in after  # names a model makes up don't become series
+    assert httpx.get(server.url + "/metrics").status_code == 401
+    wrong = {"Authorization": "Bearer not-the-key"}
+    assert httpx.get(server.url + "/metrics", headers=wrong).status_code == 403
 
 
 def test_who_may_read_a_conversation(start_server: StartServer, store: Store) -> None:

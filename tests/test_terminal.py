@@ -7,7 +7,7 @@ import json
 
 from rich.console import Console
 
-from helpline.assistant import TurnDone, TurnRestart, TurnText, TurnToolCall, TurnToolResult
+from helpline.events import TurnDone, TurnRestart, TurnText, TurnToolCall, TurnToolResult
 from helpline.messages import ToolCall
 from helpline.models.base import Usage
 from helpline.support import create_customer_ticket

@@ -13,11 +13,21 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any
 
+from helpline.events import (
+    TurnDone,
+    TurnError,
+    TurnEvent,
+    TurnRestart,
+    TurnText,
+    TurnToolCall,
+    TurnToolProgress,
+    TurnToolResult,
+)
 from helpline.messages import AssistantMessage, SystemMessage, ToolCall, ToolMessage, UserMessage
+from helpline.metrics import TurnMeter
 from helpline.models.base import (
     ChatModel,
     ModelError,
@@ -27,7 +37,7 @@ from helpline.models.base import (
     Usage,
 )
 from helpline.store import Store
-from helpline.tools import Tool, ToolContext, Toolset, is_error_result
+from helpline.tools import Tool, ToolContext, Toolset
 
 _log = logging.getLogger("helpline")
 
@@ -35,105 +45,6 @@ DEFAULT_MAX_ROUNDS = 8
 TURN_LEASE = timedelta(minutes=5)
 TURN_WAIT_SECONDS = 120.0
 
-
-class _Event:
-    """Turn events share one naming with the HTTP stream: ``name`` and a JSON-able ``data()``."""
-
-    __slots__ = ()
-    name: ClassVar[str]
-
-    def data(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-
-@dataclass(frozen=True, slots=True)
-class TurnText(_Event):
-    """A piece of the answer."""
-
-    name: ClassVar[str] = "text"
-    delta: str
-
-    def data(self) -> dict[str, Any]:
-        return {"delta": self.delta}
-
-
-@dataclass(frozen=True, slots=True)
-class TurnRestart(_Event):
-    """The model's stream broke and is being retried: forget the text shown since the last tool round."""
-
-    name: ClassVar[str] = "restart"
-
-    def data(self) -> dict[str, Any]:
-        return {}
-
-
-@dataclass(frozen=True, slots=True)
-class TurnToolCall(_Event):
-    name: ClassVar[str] = "tool_call"
-    call: ToolCall
-
-    def data(self) -> dict[str, Any]:
-        function = self.call.function
-        return {"id": self.call.id, "name": function.name, "arguments": function.arguments}
-
-
-@dataclass(frozen=True, slots=True)
-class TurnToolProgress(_Event):
-    """A running tool says what it is doing (e.g. "Reading the text…")."""
-
-    name: ClassVar[str] = "tool_progress"
-    call_id: str
-    text: str
-
-    def data(self) -> dict[str, Any]:
-        return {"id": self.call_id, "text": self.text}
-
-
-@dataclass(frozen=True, slots=True)
-class TurnToolResult(_Event):
-    name: ClassVar[str] = "tool_result"
-    call: ToolCall
-    content: str
-
-    @property
-    def is_error(self) -> bool:
-        return is_error_result(self.content)
-
-    def data(self) -> dict[str, Any]:
-        return {"id": self.call.id, "name": self.call.function.name, "content": self.content}
-
-
-@dataclass(frozen=True, slots=True)
-class TurnDone(_Event):
-    name: ClassVar[str] = "done"
-    message_id: int
-    usage: Usage
-
-    def data(self) -> dict[str, Any]:
-        usage = {
-            "prompt_tokens": self.usage.prompt_tokens,
-            "completion_tokens": self.usage.completion_tokens,
-            "total_tokens": self.usage.total_tokens,
-        }
-        return {"message_id": self.message_id, "usage": usage}
-
-
-@dataclass(frozen=True, slots=True)
-class TurnError(_Event):
-    """The turn could not finish. ``message`` is for the customer; ``detail`` says what
-    happened for the operator (the terminal shows it, the web stream does not)."""
-
-    name: ClassVar[str] = "error"
-    message: str
-    detail: str | None = None
-
-    def data(self) -> dict[str, Any]:
-        return {"message": self.message}
-
-
-TurnEvent = (
-    TurnText | TurnRestart | TurnToolCall | TurnToolProgress | TurnToolResult | TurnDone | TurnError
-)
 
 Emit = Callable[[TurnEvent], None]
 
@@ -198,8 +109,14 @@ class Assistant:
     async def _serialised_turn(
         self, conversation_id: str, message: UserMessage, queue: asyncio.Queue[TurnEvent | None]
     ) -> None:
-        emit = queue.put_nowait
+        meter = TurnMeter(self.tools)
+
+        def emit(event: TurnEvent) -> None:
+            meter.saw(event)
+            queue.put_nowait(event)
+
         holder = secrets.token_hex(8)
+        crashed = False
         try:
             async with self._local_lock(conversation_id):
                 history = await self._begin_turn(conversation_id, holder, message)
@@ -216,8 +133,12 @@ class Assistant:
         except ModelError as exc:
             _log.warning("Conversation %s: %s", conversation_id, exc)
             emit(TurnError(MODEL_DOWN_REPLY, detail=str(exc)))
+        except BaseException:
+            crashed = True
+            raise
         finally:
-            emit(None)
+            meter.ended(crashed=crashed)
+            queue.put_nowait(None)
 
     @asynccontextmanager
     async def _local_lock(self, conversation_id: str) -> AsyncIterator[None]:

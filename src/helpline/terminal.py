@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.markdown import Markdown
 
-from helpline.assistant import (
+from helpline.events import (
     TurnDone,
     TurnError,
     TurnEvent,

@@ -205,6 +205,9 @@ class Toolset:
     def __iter__(self) -> Any:
         return iter(self._tools.values())
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
     def schemas(self) -> list[dict[str, Any]]:
         return [t.schema() for t in self._tools.values()]
 

@@ -6,6 +6,7 @@ import dataclasses
 import gc
 import json
 import os
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -122,9 +123,11 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
         return
     Store.open(settings.database_url).close()  # migrate once, before the workers race to
     os.environ[_SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
-    uvicorn.run(
-        "helpline.server.app:create_app_from_env",
-        factory=True,
-        workers=workers,
-        **common,  # type: ignore[arg-type]
-    )
+    with tempfile.TemporaryDirectory(prefix="helpline-metrics-") as shared_metrics:
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", shared_metrics)  # sums all workers
+        uvicorn.run(
+            "helpline.server.app:create_app_from_env",
+            factory=True,
+            workers=workers,
+            **common,  # type: ignore[arg-type]
+        )

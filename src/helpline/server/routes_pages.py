@@ -1,16 +1,18 @@
 """The web pages (customer chat at ``/``, agents at ``/agents``), what they say about each
-tool, and the health check."""
+tool, the health check and the metrics."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from helpline import metrics
+from helpline.server.auth import require_admin
 from helpline.server.state import ServerState, limit_client, server_state
 
 STATIC = Path(__file__).parent / "static"
@@ -88,3 +90,18 @@ async def healthz(state: Annotated[ServerState, Depends(server_state)]) -> JSONR
             status_code=503,
         )
     return JSONResponse({"status": "ok", "database": engine.url.get_backend_name()})
+
+
+@router.get(
+    "/metrics",
+    tags=["operations"],
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}},
+)
+async def metrics_page(
+    request: Request, state: Annotated[ServerState, Depends(server_state)]
+) -> Response:
+    """Turns, time to first token, tools and tokens, for Prometheus (admin key)."""
+    require_admin(request, state.settings.admin_key)
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)

@@ -16,7 +16,8 @@ import orjson
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from helpline.assistant import TurnError, TurnEvent, TurnStream
+from helpline.assistant import TurnStream
+from helpline.events import TurnError, TurnEvent
 
 _log = logging.getLogger("helpline.server")
 
