@@ -223,3 +223,25 @@ def test_serve_with_two_workers_answers_and_sums_metrics_over_both(
         server.terminate()
         server.wait(timeout=30)
     assert list(shared.glob("counter_*.db"))
+
+
+def test_an_agent_replies_in_a_tickets_chat_and_hands_it_back(
+    env: dict[str, str], fake_openai: FakeOpenAI
+) -> None:
+    _seed_script(fake_openai)
+    assert helpline(env, "chat", stdin="I can't log in\nOmar\nexit\n").returncode == 0
+    replied = helpline(env, "tickets", "reply", "1", "Hi Omar, Ana here: I reset it.", "--json")
+    assert replied.returncode == 0, replied.stderr
+    transcript = json.loads(helpline(env, "transcript", "--json").stdout)
+    assert transcript[-1] == {
+        "role": "assistant",
+        "name": "agent",
+        "content": "Hi Omar, Ana here: I reset it.",
+    }
+    assert "assistant (agent)" in helpline(env, "tickets", "show", "1").stdout
+    back = json.loads(helpline(env, "tickets", "hand-back", "1", "--json").stdout)
+    assert back["status"] == "active"
+    missing = helpline(env, "tickets", "reply", "99", "hello")
+    assert missing.returncode == 1 and "There is no ticket #99" in missing.stderr
+    empty = helpline(env, "tickets", "reply", "1", "   ")
+    assert empty.returncode == 1 and "The reply is empty" in empty.stderr

@@ -14,15 +14,16 @@ import pytest
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpline.assistant import MODEL_DOWN_REPLY, Assistant
+from helpline.assistant import MODEL_DOWN_REPLY, WITH_AGENT_REPLY, Assistant
 from helpline.config import Settings
 from helpline.models.base import ChatModel
 from helpline.models.openai_compat import OpenAICompatModel
 from helpline.models.scripted import ScriptedModel
 from helpline.server import Rate, RateLimits, create_app
+from helpline.server.routes_conversations import ConversationPatch
 from helpline.server.routes_tickets import TicketStatus
 from helpline.server.testing import LiveServer, SSEEvent, aiter_sse, parse_sse
-from helpline.store import TICKET_STATUSES, Store
+from helpline.store import CONVERSATION_STATUSES, TICKET_STATUSES, Store
 from helpline.support import create_customer_ticket
 from tests.fake_openai import FakeOpenAI, error_reply, text_reply
 
@@ -512,6 +513,50 @@ def test_health_pages_and_docs(start_server: StartServer, store: Store) -> None:
 
 def test_ticket_statuses_match_the_store() -> None:
     assert get_args(TicketStatus) == TICKET_STATUSES
+    assert get_args(ConversationPatch.model_fields["status"].annotation) == CONVERSATION_STATUSES
+
+
+def test_an_agent_takes_over_replies_and_hands_back(
+    start_server: StartServer, store: Store
+) -> None:
+    server = start_server(ScriptedModel(ScriptedModel.text("I'm back: how can I help?")))
+    conversation, token = new_conversation(server)
+    url = f"{server.url}/api/conversations/{conversation}"
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    customer = {"Authorization": f"Bearer {token}"}
+
+    assert_error(httpx.post(url + "/replies", headers=customer, json={"text": "hi"}), 403)
+    assert_error(httpx.post(url + "/replies", headers=admin, json={"text": "  "}), 422)
+    missing = f"{server.url}/api/conversations/0000000000000000/replies"
+    assert_error(httpx.post(missing, headers=admin, json={"text": "hi"}), 404)
+    replied = httpx.post(url + "/replies", headers=admin, json={"text": "Hi, Ana from support."})
+    assert replied.status_code == 201, replied.text
+
+    seen = httpx.get(url, headers=customer).json()
+    assert seen["status"] == "waiting_for_agent"
+    assert seen["messages"][-1] == {
+        "role": "assistant",
+        "name": "agent",
+        "content": "Hi, Ana from support.",
+    }
+    # While a person has the conversation, the model is not asked: the message is kept for them.
+    events = events_of(send(server, conversation, token, json={"text": "Thanks Ana"}))
+    assert [e.event for e in events] == ["text", "done"]
+    assert events[0].data["delta"] == WITH_AGENT_REPLY
+    stored = store.conversations.messages(conversation)
+    assert stored[-2:] == [
+        {"role": "user", "content": "Thanks Ana"},
+        {"role": "assistant", "content": WITH_AGENT_REPLY},
+    ]
+
+    assert_error(httpx.patch(url, headers=customer, json={"status": "active"}), 403)
+    assert_error(httpx.patch(url, headers=admin, json={"status": "closed"}), 422)
+    handed_back = httpx.patch(url, headers=admin, json={"status": "active"})
+    assert handed_back.json() == {"id": conversation, "status": "active"}
+    events = events_of(send(server, conversation, token, json={"text": "One more thing"}))
+    assert "".join(e.data["delta"] for e in events if e.event == "text") == (
+        "I'm back: how can I help?"
+    )
 
 
 def test_known_conversations_keep_the_most_recently_used(store: Store) -> None:

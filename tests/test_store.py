@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
-from helpline.store import Store, normalize_url
+from helpline.store import AGENT, WAITING_FOR_AGENT, Store, normalize_url
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,8 @@ def test_turn_lease_is_exclusive_until_released_or_expired(store: Store) -> None
     conversation_id = store.conversations.create()
     minute = timedelta(minutes=1)
     hello = {"role": "user", "content": "hello"}
-    assert store.conversations.begin_turn(conversation_id, "worker-a", minute, hello) == [hello]
+    first = store.conversations.begin_turn(conversation_id, "worker-a", minute, hello)
+    assert first is not None and (first.history, first.status) == ([hello], "active")
     busy = store.conversations.begin_turn(
         conversation_id, "worker-b", minute, {"role": "user", "content": "b"}
     )
@@ -78,12 +79,30 @@ def test_turn_lease_is_exclusive_until_released_or_expired(store: Store) -> None
     assert store.conversations.begin_turn(conversation_id, "worker-b", minute, hello) is None
     answer = {"role": "assistant", "content": "hi"}
     store.conversations.end_turn(conversation_id, "worker-a", [answer], 5, 1)
-    history = store.conversations.begin_turn(
+    second = store.conversations.begin_turn(
         conversation_id, "worker-b", timedelta(seconds=-1), hello
     )
-    assert history == [hello, answer, hello]
+    assert second is not None and second.history == [hello, answer, hello]
+    # A person can't reply in the middle of a turn; the turn's lease has expired here.
+    assert store.conversations.add_agent_reply(conversation_id, "Hello, Ana from support.")
     # An expired lease (a crashed worker) is taken over.
     assert store.conversations.begin_turn(conversation_id, "worker-c", minute, hello) is not None
+    assert store.conversations.add_agent_reply(conversation_id, "Too early") is None
+
+
+def test_an_agents_reply_is_stored_and_keeps_the_conversation_with_the_team(store: Store) -> None:
+    conversation_id = store.conversations.create(messages=[{"role": "user", "content": "help"}])
+    reply_id = store.conversations.add_agent_reply(conversation_id, "I'm on it.")
+    assert reply_id is not None
+    agent = {"role": "assistant", "name": AGENT, "content": "I'm on it."}
+    assert store.conversations.messages(conversation_id)[-1] == agent
+    info = store.conversations.get(conversation_id)
+    assert info is not None and info.status == WAITING_FOR_AGENT
+    start = store.conversations.begin_turn(
+        conversation_id, "w", timedelta(minutes=1), {"role": "user", "content": "thanks"}
+    )
+    assert start is not None and start.status == WAITING_FOR_AGENT
+    assert store.conversations.add_agent_reply("no-such-conversation", "hi") is None
 
 
 def test_tickets_status_and_filters(store: Store) -> None:

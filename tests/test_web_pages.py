@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 
-from helpline.assistant import Assistant
+from helpline.assistant import WITH_AGENT_REPLY, Assistant
 from helpline.config import Settings
 from helpline.models.base import ChatModel
 from helpline.models.openai_compat import OpenAICompatModel
@@ -302,7 +302,7 @@ def test_agent_reads_a_ticket_and_changes_its_status(
 
     page.select_option("#ticket-status", "resolved")
     page.click(".status-form button[type=submit]")
-    expect(panel.locator(".saved")).to_have_text("Saved: Resolved")
+    expect(panel.locator(".status-form .saved")).to_have_text("Saved: Resolved")
     assert sqlite_store.tickets.get(1).status == "resolved"  # type: ignore[union-attr]
 
     page.select_option("#filter", "resolved")
@@ -313,3 +313,54 @@ def test_agent_reads_a_ticket_and_changes_its_status(
 
     page.reload()  # the key is kept for this tab
     expect(page.locator("#desk")).to_be_visible()
+
+
+def test_an_agent_replies_in_the_customers_chat_and_hands_back(
+    harness: Harness, tmp_path: Path
+) -> None:
+    url = harness.serve(
+        ScriptedModel(
+            ScriptedModel.call("create_customer_ticket", name="Omar", issue="Cannot log in"),
+            ScriptedModel.text("I've filed ticket #1 for you."),
+        )
+    )
+    chat = harness.open_chat()
+    harness.say("I'm Omar and I can't log in")
+    harness.wait_for_answer()
+
+    desk = harness.context.new_page()
+    desk.goto(url + "/agents")
+    desk.fill("#admin-key", ADMIN)
+    desk.press("#admin-key", "Enter")
+    desk.click("#tickets button:has-text('Omar')")
+
+    def reply(text: str) -> None:
+        desk.fill("#agent-reply", text)
+        desk.click(".reply-form button[type=submit]")
+        expect(desk.locator(".reply-status")).to_have_text(
+            "Sent: the customer sees it in their chat."
+        )
+        expect(desk.locator("#agent-reply")).to_have_value("")
+
+    reply("Hi Omar, this is Ana from support. Try the reset link again?")
+    expect(desk.locator("#ticket .message.agent .bubble")).to_contain_text("Ana from support")
+
+    harness.say("Who's there?")  # a person has the conversation now: the model stays out of it
+    harness.wait_for_answer()
+    expect(chat.locator(".message.agent .bubble")).to_contain_text("Ana from support")
+    expect(chat.locator(".message.assistant .bubble").last).to_have_text(WITH_AGENT_REPLY)
+
+    reply("It should work now: I reset it for you.")  # the open chat picks it up by itself
+    expect(chat.locator(".message.agent .bubble").last).to_have_text(
+        "It should work now: I reset it for you.", timeout=15_000
+    )
+    expect(chat.locator(".message.agent .who").first).to_have_text("Support team")
+    keep_screenshot(chat, tmp_path, "with-agent.png")
+
+    desk.click(".reply-form button:has-text('Hand back to the assistant')")
+    expect(desk.locator(".reply-status")).to_have_text(
+        "Handed back: the assistant answers the customer again."
+    )
+    conversation_id = chat.evaluate("JSON.parse(localStorage.getItem('helpline.conversation')).id")
+    info = harness.store.conversations.get(conversation_id)
+    assert info is not None and info.status == "active"

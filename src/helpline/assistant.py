@@ -36,7 +36,7 @@ from helpline.models.base import (
     ToolCallReady,
     Usage,
 )
-from helpline.store import Store
+from helpline.store import WAITING_FOR_AGENT, Store, TurnStart
 from helpline.tools import Tool, ToolContext, Toolset
 
 _log = logging.getLogger("helpline")
@@ -59,6 +59,9 @@ MODEL_DOWN_REPLY = (
 BUSY_REPLY = (
     "Another message in this conversation is still being answered. "
     "Please wait for that answer, then send this again."
+)
+WITH_AGENT_REPLY = (
+    "Thanks, your message is with our support team. A person will reply here as soon as they can."
 )
 
 
@@ -119,12 +122,18 @@ class Assistant:
         crashed = False
         try:
             async with self._local_lock(conversation_id):
-                history = await self._begin_turn(conversation_id, holder, message)
-                if history is None:
+                start = await self._begin_turn(conversation_id, holder, message)
+                if start is None:
                     emit(TurnError(BUSY_REPLY))
                     return
                 try:
-                    await self._turn(conversation_id, holder, history, emit)
+                    if start.status == WAITING_FOR_AGENT:  # a person answers, not the model
+                        note = AssistantMessage(content=WITH_AGENT_REPLY)
+                        ids = await self._end_turn(conversation_id, holder, note, Usage())
+                        emit(TurnText(WITH_AGENT_REPLY))
+                        emit(TurnDone(ids[-1], Usage()))
+                        return
+                    await self._turn(conversation_id, holder, start.history, emit)
                 except BaseException:
                     await self.store.call(
                         self.store.conversations.release_turn, conversation_id, holder
@@ -157,20 +166,20 @@ class Assistant:
 
     async def _begin_turn(
         self, conversation_id: str, holder: str, message: UserMessage
-    ) -> list[dict[str, Any]] | None:
+    ) -> TurnStart | None:
         """Take the conversation's lease in the database (other workers may hold it), store
         the customer's message and read the history; ``None`` if the lease stays taken."""
         deadline = asyncio.get_running_loop().time() + TURN_WAIT_SECONDS
         while True:
-            history = await self.store.call(
+            start = await self.store.call(
                 self.store.conversations.begin_turn,
                 conversation_id,
                 holder,
                 TURN_LEASE,
                 message.to_wire(),
             )
-            if history is not None or asyncio.get_running_loop().time() > deadline:
-                return history
+            if start is not None or asyncio.get_running_loop().time() > deadline:
+                return start
             await asyncio.sleep(0.05)
 
     async def _turn(

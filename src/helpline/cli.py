@@ -262,6 +262,57 @@ def tickets_update(
         sys.stdout.write(f"Ticket #{ticket.id} is now {ticket.status}.\n")
 
 
+def _ticket_conversation(store: Store, ticket_id: int) -> str:
+    ticket = store.tickets.get(ticket_id)
+    if ticket is None:
+        _fail(f"There is no ticket #{ticket_id}. See the list with `helpline tickets list`.")
+    if ticket.conversation_id is None:
+        _fail(f"Ticket #{ticket_id} has no conversation behind it: there is no chat to reply in.")
+    return ticket.conversation_id
+
+
+@tickets_app.command("reply")
+def tickets_reply(
+    ticket_id: Annotated[int, typer.Argument(help="Ticket number.")],
+    text: Annotated[str, typer.Argument(help="What to tell the customer.")],
+    database_url: DatabaseOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Reply to the customer in the ticket's chat, as the support team (the assistant then
+    stays quiet in it until `helpline tickets hand-back`)."""
+    store = _open_store(_settings(database_url=database_url))
+    conversation_id = _ticket_conversation(store, ticket_id)
+    if not text.strip():
+        _fail("The reply is empty. Write what to tell the customer.")
+    message_id = store.conversations.add_agent_reply(conversation_id, text.strip())
+    if message_id is None:
+        _fail(
+            "The assistant is answering the customer right now. Send the reply again in a moment."
+        )
+    if json_output:
+        _print_json({"conversation_id": conversation_id, "message_id": message_id})
+    else:
+        sys.stdout.write(f"Replied in the chat of ticket #{ticket_id}.\n")
+
+
+@tickets_app.command("hand-back")
+def tickets_hand_back(
+    ticket_id: Annotated[int, typer.Argument(help="Ticket number.")],
+    database_url: DatabaseOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Hand the ticket's chat back to the assistant."""
+    from helpline.store import ACTIVE
+
+    store = _open_store(_settings(database_url=database_url))
+    conversation_id = _ticket_conversation(store, ticket_id)
+    store.conversations.set_status(conversation_id, ACTIVE)
+    if json_output:
+        _print_json({"conversation_id": conversation_id, "status": ACTIVE})
+    else:
+        sys.stdout.write(f"The chat of ticket #{ticket_id} is back with the assistant.\n")
+
+
 @app.command()
 def doctor(
     model: ModelOption = None,

@@ -35,6 +35,8 @@ def print_messages(console: Console, messages: list[dict[str, Any]]) -> None:
     for index, message in enumerate(messages):
         role = message["role"]
         header = f"[bold {_ROLE_STYLE.get(role, 'white')}]#{index} {role}[/]"
+        if message.get("name"):
+            header += f" [dim]({escape(message['name'])})[/]"
         if role == "tool":
             header += f" [dim](answers {escape(message['tool_call_id'])})[/]"
         console.print(header)

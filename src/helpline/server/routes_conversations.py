@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from helpline.messages import UserMessage
 from helpline.server.auth import Caller, bearer, check_conversation_access, new_token
@@ -129,6 +129,63 @@ async def send_message(
     message = UserMessage(content=incoming.content(reference))
     events = state.assistant.run_turn(conversation_id, message)
     return EventStream(events, headers=SSE_HEADERS)
+
+
+class ReplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
+        max_length=MAX_TEXT_CHARS, description="What the agent says to the customer."
+    )
+
+
+class ReplyOut(BaseModel):
+    message_id: int
+
+
+class ConversationPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["active", "waiting_for_agent"]
+    """``active`` hands the conversation back to the assistant; ``waiting_for_agent`` takes
+    it over (the assistant stops answering)."""
+
+
+class ConversationStatus(BaseModel):
+    id: str
+    status: str
+
+
+async def _agent_only(state: ServerState, request: Request, conversation_id: str) -> None:
+    caller, _ = await _authorise(state, request, conversation_id, fresh=True)
+    if not caller.admin:
+        raise ApiError(403, "Only the support team (the admin key) can do this.")
+
+
+@router.post("/{conversation_id}/replies", status_code=201, response_model=ReplyOut)
+async def reply_as_agent(
+    conversation_id: ConversationId, reply: ReplyIn, request: Request, state: State
+) -> ReplyOut:
+    """A person from the support team replies to the customer (admin key). The conversation
+    stays with the team, and the assistant quiet, until it is handed back."""
+    await _agent_only(state, request, conversation_id)
+    store = state.assistant.store
+    message_id = await store.call(store.conversations.add_agent_reply, conversation_id, reply.text)
+    if message_id is None:
+        raise ApiError(
+            409,
+            "The assistant is answering the customer right now. Send the reply again in a moment.",
+        )
+    return ReplyOut(message_id=message_id)
+
+
+@router.patch("/{conversation_id}", response_model=ConversationStatus)
+async def set_conversation_status(
+    conversation_id: ConversationId, patch: ConversationPatch, request: Request, state: State
+) -> ConversationStatus:
+    """Take a conversation over from the assistant, or hand it back (admin key)."""
+    await _agent_only(state, request, conversation_id)
+    store = state.assistant.store
+    await store.call(store.conversations.set_status, conversation_id, patch.status)
+    return ConversationStatus(id=conversation_id, status=patch.status)
 
 
 @router.get("/{conversation_id}", response_model=ConversationOut)

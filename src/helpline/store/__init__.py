@@ -9,7 +9,15 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
-from helpline.store.conversations import ConversationInfo, Conversations
+from helpline.store.conversations import (
+    ACTIVE,
+    AGENT,
+    CONVERSATION_STATUSES,
+    WAITING_FOR_AGENT,
+    ConversationInfo,
+    Conversations,
+    TurnStart,
+)
 from helpline.store.db import create_db_engine, default_sqlite_url, migrate, normalize_url
 from helpline.store.images import IMAGE_SCHEME, ImageRecord, Images
 from helpline.store.orders import AlreadyRefunded, Order, OrderItem, Orders, Refund
@@ -66,9 +74,13 @@ class Store:
 
 
 __all__ = [
+    "ACTIVE",
+    "AGENT",
+    "CONVERSATION_STATUSES",
     "IMAGE_SCHEME",
     "OPEN_TICKET_STATUSES",
     "TICKET_STATUSES",
+    "WAITING_FOR_AGENT",
     "AlreadyRefunded",
     "ConversationInfo",
     "Conversations",
@@ -82,5 +94,6 @@ __all__ = [
     "Store",
     "TicketInfo",
     "Tickets",
+    "TurnStart",
     "normalize_url",
 ]

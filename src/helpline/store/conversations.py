@@ -14,6 +14,23 @@ from sqlalchemy.orm import Session
 
 from helpline.store.tables import Conversation, StoredMessage, utcnow
 
+ACTIVE = "active"
+WAITING_FOR_AGENT = "waiting_for_agent"
+"""A person has taken the conversation over: the assistant stays out of it until handed back."""
+CONVERSATION_STATUSES = (ACTIVE, WAITING_FOR_AGENT)
+
+AGENT = "agent"
+"""The ``name`` on assistant messages a person wrote."""
+
+
+@dataclass(frozen=True)
+class TurnStart:
+    """A turn that holds the conversation's lease: the history (the customer's new message
+    last) and the conversation's status."""
+
+    history: list[dict[str, Any]]
+    status: str
+
 
 @dataclass(frozen=True)
 class ConversationInfo:
@@ -84,8 +101,8 @@ class Conversations:
 
     def begin_turn(
         self, conversation_id: str, holder: str, lease: timedelta, user_wire: dict[str, Any]
-    ) -> list[dict[str, Any]] | None:
-        """Take the turn lease, store the customer's message and return the history, in one
+    ) -> TurnStart | None:
+        """Take the turn lease, store the customer's message and read the history, in one
         transaction; ``None`` (and nothing stored) while another turn holds the lease.
 
         A lease in the database, not a process lock, so turns are serialised across
@@ -93,17 +110,32 @@ class Conversations:
         """
         now = utcnow()
         with self._engine.begin() as connection:
-            count = connection.execute(
+            taken = connection.execute(
                 _TAKE_LEASE,
                 {"cid": conversation_id, "holder": holder, "now": now, "expires": now + lease},
+            ).one_or_none()
+            if taken is None:
+                return None
+            count, status = taken
+            connection.execute(
+                _INSERT_MESSAGE, [_message_row(conversation_id, count - 1, user_wire, now)]
+            )
+            history = list(connection.execute(_HISTORY, {"cid": conversation_id}).scalars())
+            return TurnStart(history, status)
+
+    def add_agent_reply(self, conversation_id: str, text: str) -> int | None:
+        """Store a person's reply (the conversation stays with the team); its id, or ``None``
+        while the assistant is answering (try again when its turn is over)."""
+        now = utcnow()
+        wire = {"role": "assistant", "name": AGENT, "content": text}
+        with self._engine.begin() as connection:
+            count = connection.execute(
+                _APPEND_IF_FREE, {"cid": conversation_id, "now": now, "holder": None}
             ).scalar_one_or_none()
             if count is None:
                 return None
-            connection.execute(
-                _INSERT_MESSAGE,
-                [_message_row(conversation_id, count - 1, user_wire, now)],
-            )
-            return list(connection.execute(_HISTORY, {"cid": conversation_id}).scalars())
+            row = _message_row(conversation_id, count - 1, wire, now)
+            return int(connection.execute(_INSERT_MESSAGE, [row]).scalar_one())
 
     def end_turn(
         self,
@@ -193,6 +225,16 @@ _TAKE_LEASE = (
         turn_holder=bindparam("holder"),
         turn_expires_at=bindparam("expires"),
         message_count=_conversations.c.message_count + 1,
+        updated_at=bindparam("now"),
+    )
+    .returning(_conversations.c.message_count, _conversations.c.status)
+)
+_APPEND_IF_FREE = (
+    update(_conversations)
+    .where(_conversations.c.id == bindparam("cid"), _lease_free)
+    .values(
+        message_count=_conversations.c.message_count + 1,
+        status=WAITING_FOR_AGENT,
         updated_at=bindparam("now"),
     )
     .returning(_conversations.c.message_count)

@@ -6,12 +6,10 @@ from typing import Annotated, Any
 
 from pydantic import StringConstraints
 
-from helpline.store import OPEN_TICKET_STATUSES
+from helpline.store import OPEN_TICKET_STATUSES, WAITING_FOR_AGENT
 from helpline.support.profile import Profile
 from helpline.support.tickets import Name
 from helpline.tools import Tool, ToolContext, tool
-
-WAITING_FOR_AGENT = "waiting_for_agent"
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=2000)]
 

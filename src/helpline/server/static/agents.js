@@ -152,12 +152,64 @@ async function openTicket(id) {
       showDetails: true,
     });
     view.renderHistory(ticket.messages);
+    transcript.append(replyForm(ticket.conversation_id, view));
   } else {
     log.append(el("p", "empty", "This ticket has no conversation behind it."));
   }
 
   panel.replaceChildren(heading, meta, el("p", "issue", ticket.issue), statusForm, transcript);
   heading.focus();
+}
+
+/** Write to the customer in their chat (the assistant stays quiet), or hand back to it. */
+function replyForm(conversationId, view) {
+  const form = el("form", "reply-form");
+  const label = el("label", null, "Reply to the customer");
+  label.htmlFor = "agent-reply";
+  const text = el("textarea");
+  text.id = "agent-reply";
+  text.rows = 3;
+  text.maxLength = 4000;
+  text.required = true;
+  const send = el("button", "primary small", "Send reply");
+  send.type = "submit";
+  const handBack = el("button", "ghost small", "Hand back to the assistant");
+  handBack.type = "button";
+  const said = el("span", "saved reply-status");
+  said.setAttribute("role", "status");
+  const actions = el("div", "reply-actions");
+  actions.append(send, handBack, said);
+  form.append(label, text, actions);
+
+  /** Runs `request`, then shows the conversation as it now is; true if it worked. */
+  async function act(button, request, done) {
+    button.disabled = true;
+    said.textContent = "";
+    try {
+      await request();
+      const conversation = await api(`/api/conversations/${conversationId}`);
+      view.renderHistory(conversation.messages);
+      said.textContent = done;
+      return true;
+    } catch (error) {
+      handle(error);
+      return false;
+    } finally {
+      button.disabled = false;
+    }
+  }
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = JSON.stringify({ text: text.value });
+    const reply = () => api(`/api/conversations/${conversationId}/replies`, { method: "POST", body });
+    if (await act(send, reply, "Sent: the customer sees it in their chat.")) text.value = "";
+  });
+  handBack.addEventListener("click", () => act(
+    handBack,
+    () => api(`/api/conversations/${conversationId}`, { method: "PATCH", body: JSON.stringify({ status: "active" }) }),
+    "Handed back: the assistant answers the customer again.",
+  ));
+  return form;
 }
 
 async function start() {

@@ -17,7 +17,15 @@ const attachmentName = document.getElementById("attachment-name");
 const dropOverlay = document.getElementById("drop");
 const welcome = document.getElementById("welcome");
 
+// How often to look for the support team's replies: often while a person has the
+// conversation, now and then otherwise (a person may join any conversation).
+const FOLLOW_WITH_TEAM_MS = 4000;
+const FOLLOW_MS = 20000;
+
 let session = JSON.parse(localStorage.getItem(STORAGE_KEY) || "null");
+let shownMessages = 0; // stored messages on screen, to notice the team's new replies
+let follower = null;
+let followEvery = 0;
 let pending = null; // { file, url } — the image to send with the next message
 let busy = false;
 
@@ -41,24 +49,55 @@ async function ensureConversation() {
   return session;
 }
 
-async function restore() {
-  if (!session) return;
+async function fetchConversation() {
   const response = await fetch(`/api/conversations/${session.id}`, {
     headers: { Authorization: `Bearer ${session.token}` },
   });
   if (response.status === 401 || response.status === 403 || response.status === 404) {
     localStorage.removeItem(STORAGE_KEY);
     session = null;
+    return null;
+  }
+  if (!response.ok) throw new Error(await errorMessage(response));
+  return response.json();
+}
+
+async function restore() {
+  if (!session) return;
+  let conversation;
+  try {
+    conversation = await fetchConversation();
+  } catch (error) {
+    view.notice(error.message);
     return;
   }
-  if (!response.ok) {
-    view.notice(await errorMessage(response));
-    return;
-  }
-  const conversation = await response.json();
+  if (!conversation) return;
   if (conversation.messages.length) {
     welcome.hidden = true;
     view.renderHistory(conversation.messages);
+  }
+  follow(conversation, conversation.messages.length);
+}
+
+/** Looks for the team's replies: every few seconds while they have the conversation. */
+function follow(conversation, shown) {
+  shownMessages = shown;
+  const every = !session ? 0 : conversation.status === "waiting_for_agent" ? FOLLOW_WITH_TEAM_MS : FOLLOW_MS;
+  if (every === followEvery) return;
+  clearInterval(follower);
+  follower = every ? setInterval(lookForReplies, every) : null;
+  followEvery = every;
+}
+
+async function lookForReplies() {
+  if (busy || !session || document.visibilityState === "hidden") return;
+  try {
+    const conversation = await fetchConversation();
+    if (!conversation || busy) return;
+    if (conversation.messages.length !== shownMessages) view.renderHistory(conversation.messages);
+    follow(conversation, conversation.messages.length);
+  } catch {
+    // Offline for a moment: the next look will do.
   }
 }
 
@@ -170,6 +209,17 @@ async function send() {
     setBusy(false);
     input.focus();
   }
+  if (shown && session) {
+    // The answer may have handed the conversation to a person, or it is with one already:
+    // then show it as stored, with whatever they wrote while this answer streamed.
+    fetchConversation()
+      .then((conversation) => {
+        if (!conversation) return;
+        if (conversation.status === "waiting_for_agent") view.renderHistory(conversation.messages);
+        follow(conversation, conversation.messages.length);
+      })
+      .catch(() => {});
+  }
 }
 
 function autosize() {
@@ -197,6 +247,7 @@ document.getElementById("attachment-remove").addEventListener("click", () => {
 document.getElementById("new-chat").addEventListener("click", () => {
   localStorage.removeItem(STORAGE_KEY);
   session = null;
+  follow({ status: "active" }, 0);
   view.clear();
   welcome.hidden = false;
   input.focus();

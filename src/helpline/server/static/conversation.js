@@ -70,10 +70,21 @@ export class ConversationView {
 
   row(role) {
     const row = el("div", `message ${role}`);
-    const who = el("span", "sr-only", role === "user" ? "You said:" : "Assistant:");
-    row.append(who);
+    const who = { user: "You said:", agent: "Support team:" }[role] ?? "Assistant:";
+    row.append(el("span", "sr-only", who));
     this.log.append(row);
     return row;
+  }
+
+  /** A reply a person from the support team wrote. */
+  addAgent(content) {
+    this.finishTurn();
+    const row = this.row("agent");
+    row.append(el("span", "who", "Support team"));
+    const bubble = el("div", "bubble md");
+    bubble.append(renderMarkdown(String(content ?? "")));
+    row.append(bubble);
+    this.scroll();
   }
 
   /** The customer's message; `preview` is a local object URL for an image being sent. */
@@ -223,6 +234,8 @@ export class ConversationView {
       } else if (message.role === "user") {
         this.finishTurn();
         this.addUser(message.content);
+      } else if (message.role === "assistant" && message.name === "agent") {
+        this.addAgent(message.content);
       } else if (message.role === "assistant") {
         this.ensureTurn();
         if (message.content) this.appendText(message.content);
