@@ -127,13 +127,10 @@ class Assistant:
                     emit(TurnError(BUSY_REPLY))
                     return
                 try:
-                    if start.status == WAITING_FOR_AGENT:  # a person answers, not the model
-                        note = AssistantMessage(content=WITH_AGENT_REPLY)
-                        ids = await self._end_turn(conversation_id, holder, note, Usage())
-                        emit(TurnText(WITH_AGENT_REPLY))
-                        emit(TurnDone(ids[-1], Usage()))
-                        return
-                    await self._turn(conversation_id, holder, start.history, emit)
+                    if start.status == WAITING_FOR_AGENT:
+                        await self._keep_for_agent(conversation_id, holder, emit)
+                    else:
+                        await self._turn(conversation_id, holder, start.history, emit)
                 except BaseException:
                     await self.store.call(
                         self.store.conversations.release_turn, conversation_id, holder
@@ -230,6 +227,14 @@ class Assistant:
         limit_reply = AssistantMessage(content=ROUND_LIMIT_REPLY)
         ids = await self._end_turn(conversation_id, holder, limit_reply, Usage())
         emit(TurnDone(ids[-1], total))
+
+    async def _keep_for_agent(self, conversation_id: str, holder: str, emit: Emit) -> None:
+        """A person has the conversation: the model is not asked; the customer is told their
+        message waits for the team (and that note is stored, as everything they see is)."""
+        note = AssistantMessage(content=WITH_AGENT_REPLY)
+        ids = await self._end_turn(conversation_id, holder, note, Usage())
+        emit(TurnText(WITH_AGENT_REPLY))
+        emit(TurnDone(ids[-1], Usage()))
 
     async def _run_tool(self, conversation_id: str, call: ToolCall, emit: Emit) -> str:
         loop = asyncio.get_running_loop()
