@@ -7,6 +7,7 @@ import hashlib
 import io
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any, get_args
 
 import httpx
@@ -14,7 +15,13 @@ import pytest
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpline.assistant import MODEL_DOWN_REPLY, WITH_AGENT_REPLY, Assistant
+from helpline.assistant import (
+    BUSY_REPLY,
+    MODEL_DOWN_REPLY,
+    NOT_SAVED_REPLY,
+    WITH_AGENT_REPLY,
+    Assistant,
+)
 from helpline.config import Settings
 from helpline.models.base import ChatModel
 from helpline.models.openai_compat import OpenAICompatModel
@@ -232,6 +239,36 @@ def test_metrics_count_turns_first_tokens_tools_and_tokens(start_server: StartSe
     assert httpx.get(server.url + "/metrics").status_code == 401
     wrong = {"Authorization": "Bearer not-the-key"}
     assert httpx.get(server.url + "/metrics", headers=wrong).status_code == 403
+
+
+def test_a_message_that_cannot_be_stored_is_an_error_to_send_again(
+    sqlite_store: Store,
+) -> None:
+    assistant = Assistant(ScriptedModel(ScriptedModel.text("Hello!")), sqlite_store, [], PROMPT)
+    assistant.turn_wait_seconds = 0.2
+    with LiveServer(create_app(assistant, Settings())) as server:
+        conversation, token = new_conversation(server)
+        # Another worker is answering this conversation: the message waits, then is refused.
+        sqlite_store.conversations.begin_turn(
+            conversation, "other-worker", timedelta(minutes=1), {"role": "user", "content": "1"}
+        )
+        busy = send(server, conversation, token, json={"text": "second"})
+        assert assert_error(busy, 409) == BUSY_REPLY
+        sqlite_store.conversations.release_turn(conversation, "other-worker")
+
+        with sqlite_store.engine.begin() as connection:  # the database breaks
+            connection.exec_driver_sql("ALTER TABLE messages RENAME TO messages_away")
+        broken = send(server, conversation, token, json={"text": "third"})
+        assert assert_error(broken, 503) == NOT_SAVED_REPLY
+        assert broken.headers["retry-after"] == "5"
+        with sqlite_store.engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE messages_away RENAME TO messages")
+
+        assert [
+            e.event for e in events_of(send(server, conversation, token, json={"text": "again"}))
+        ][-1] == "done"
+    contents = [m["content"] for m in sqlite_store.conversations.messages(conversation)]
+    assert contents == [PROMPT, "1", "again", "Hello!"]  # refused messages were never stored
 
 
 def test_who_may_read_a_conversation(start_server: StartServer, store: Store) -> None:

@@ -60,6 +60,10 @@ BUSY_REPLY = (
     "Another message in this conversation is still being answered. "
     "Please wait for that answer, then send this again."
 )
+NOT_SAVED_REPLY = (
+    "Sorry, I couldn't save your message: our system is having trouble. "
+    "Please send it again in a minute."
+)
 WITH_AGENT_REPLY = (
     "Thanks, your message is with our support team. A person will reply here as soon as they can."
 )
@@ -77,6 +81,7 @@ class Assistant:
         *,
         vision_model: ChatModel | None = None,
         max_rounds: int = DEFAULT_MAX_ROUNDS,
+        turn_wait_seconds: float = TURN_WAIT_SECONDS,
         local_files_allowed: bool = False,
     ) -> None:
         self.model = model
@@ -85,6 +90,8 @@ class Assistant:
         self.tools = tools if isinstance(tools, Toolset) else Toolset(tools)
         self.system_prompt = system_prompt
         self.max_rounds = max_rounds
+        self.turn_wait_seconds = turn_wait_seconds
+        """How long a message waits for the answer to another one in its conversation."""
         self.local_files_allowed = local_files_allowed
         self._local_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._running: set[asyncio.Task[None]] = set()
@@ -122,9 +129,17 @@ class Assistant:
         crashed = False
         try:
             async with self._local_lock(conversation_id):
-                start = await self._begin_turn(conversation_id, holder, message)
+                try:
+                    start = await self._begin_turn(conversation_id, holder, message)
+                except Exception as exc:  # nothing is stored: the customer must resend
+                    _log.exception(
+                        "Conversation %s: the message could not be stored", conversation_id
+                    )
+                    detail = f"The database failed ({type(exc).__name__}: {exc})."
+                    emit(TurnError(NOT_SAVED_REPLY, detail=detail, refused="unavailable"))
+                    return
                 if start is None:
-                    emit(TurnError(BUSY_REPLY))
+                    emit(TurnError(BUSY_REPLY, refused="busy"))
                     return
                 try:
                     if start.status == WAITING_FOR_AGENT:
@@ -166,7 +181,7 @@ class Assistant:
     ) -> TurnStart | None:
         """Take the conversation's lease in the database (other workers may hold it), store
         the customer's message and read the history; ``None`` if the lease stays taken."""
-        deadline = asyncio.get_running_loop().time() + TURN_WAIT_SECONDS
+        deadline = asyncio.get_running_loop().time() + self.turn_wait_seconds
         while True:
             start = await self.store.call(
                 self.store.conversations.begin_turn,

@@ -7,7 +7,7 @@ server-sent event).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from helpline.messages import ToolCall
 from helpline.models.base import Usage
@@ -99,11 +99,16 @@ class TurnDone(_Event):
 @dataclass(frozen=True, slots=True)
 class TurnError(_Event):
     """The turn could not finish. ``message`` is for the customer; ``detail`` says what
-    happened for the operator (the terminal shows it, the web stream does not)."""
+    happened for the operator (the terminal shows it, the web stream does not).
+
+    ``refused`` says why the customer's message was not even stored ("busy": another message
+    is being answered; "unavailable": the database failed): they must send it again.
+    """
 
     name: ClassVar[str] = "error"
     message: str
     detail: str | None = None
+    refused: Literal["busy", "unavailable"] | None = None
 
     def data(self) -> dict[str, Any]:
         return {"message": self.message}

@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from helpline.assistant import TurnStream
 from helpline.events import TurnError, TurnEvent
+from helpline.server.errors import error_response
 
 _log = logging.getLogger("helpline.server")
 
@@ -36,13 +37,18 @@ def encode(event: TurnEvent) -> bytes:
     return frame(event.name, event.data())
 
 
+_REFUSED_STATUS = {"busy": 409, "unavailable": 503}
+
+
 class EventStream(Response):
     """A turn's events as ``text/event-stream``, written from the request's own task.
 
-    Leaner than Starlette's ``StreamingResponse``, which runs the body in a task group beside
-    a task that waits for the client to leave. A client that leaves never stops the turn
-    (the engine runs it in its own task and stores every message); writes to its closed
-    connection are dropped by the server, or raise, which ends this response.
+    The stream starts once the customer's message is stored; a message the engine could not
+    store is an HTTP error instead (409 busy, 503 database failure), so a client knows to
+    send it again. Leaner than Starlette's ``StreamingResponse``, which runs the body in a
+    task group beside a task that waits for the client to leave. A client that leaves never
+    stops the turn (the engine runs it in its own task and stores every message); writes to
+    its closed connection are dropped by the server, or raise, which ends this response.
     """
 
     media_type = "text/event-stream"
@@ -56,21 +62,35 @@ class EventStream(Response):
         self.init_headers(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        batches = self._batches()
+        first: list[TurnEvent] = await anext(batches, [])
+        refusal = first[0] if first and isinstance(first[0], TurnError) else None
+        if refusal is not None and refusal.refused is not None:
+            status = _REFUSED_STATUS[refusal.refused]
+            refused = error_response(status, refusal.message, {"Retry-After": "5"})
+            await refused(scope, receive, send)
+            return
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
         try:
-            async for chunk in self._frames():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await _write(send, first)
+            async for events in batches:
+                await _write(send, events)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
             return  # the client left
 
-    async def _frames(self) -> AsyncIterator[bytes]:
-        """Every event ready at once in one write: under load, one write carries many."""
+    async def _batches(self) -> AsyncIterator[list[TurnEvent]]:
         try:
             async for events in self.turn.batches():
-                yield b"".join(encode(event) for event in events)
+                yield events
         except Exception:
             _log.exception("A turn failed unexpectedly")
-            yield encode(TurnError(INTERRUPTED))
+            yield [TurnError(INTERRUPTED)]
+
+
+async def _write(send: Send, events: list[TurnEvent]) -> None:
+    """Every event ready at once in one write: under load, one write carries many."""
+    body = b"".join(encode(event) for event in events)
+    await send({"type": "http.response.body", "body": body, "more_body": True})
