@@ -507,6 +507,7 @@ def test_agents_list_read_and_update_tickets(start_server: StartServer, store: S
     detail = httpx.get(f"{tickets}/{first.id}", headers=agent).json()
     assert detail["name"] == "Omar" and detail["conversation_id"] == conversation
     assert [m["role"] for m in detail["messages"]] == ["system", "user", "assistant"]
+    assert detail["conversation_status"] == "active"
 
     patched = httpx.patch(f"{tickets}/{first.id}", headers=agent, json={"status": "resolved"})
     assert patched.status_code == 200 and patched.json()["status"] == "resolved"

@@ -342,7 +342,9 @@ def test_an_agent_replies_in_the_customers_chat_and_hands_back(
         )
         expect(desk.locator("#agent-reply")).to_have_value("")
 
+    expect(desk.locator(".who-answers")).to_have_text("The assistant answers this chat.")
     reply("Hi Omar, this is Ana from support. Try the reset link again?")
+    expect(desk.locator(".who-answers")).to_contain_text("The support team has this chat")
     expect(desk.locator("#ticket .message.agent .bubble")).to_contain_text("Ana from support")
 
     harness.say("Who's there?")  # a person has the conversation now: the model stays out of it
@@ -361,6 +363,7 @@ def test_an_agent_replies_in_the_customers_chat_and_hands_back(
     expect(desk.locator(".reply-status")).to_have_text(
         "Handed back: the assistant answers the customer again."
     )
+    expect(desk.locator(".who-answers")).to_have_text("The assistant answers this chat.")
     conversation_id = chat.evaluate("JSON.parse(localStorage.getItem('helpline.conversation')).id")
     info = harness.store.conversations.get(conversation_id)
     assert info is not None and info.status == "active"

@@ -46,6 +46,8 @@ class TicketDetail(TicketOut):
 
     messages: list[dict[str, Any]]
     """The conversation behind the ticket, in wire form (empty if there is none)."""
+    conversation_status: str | None
+    """``active`` (the assistant answers) or ``waiting_for_agent`` (a person has it)."""
 
 
 class TicketPatch(BaseModel):
@@ -80,9 +82,15 @@ async def get_ticket(ticket_id: int, state: State) -> TicketDetail:
     if ticket is None:
         raise _not_found(ticket_id)
     messages: list[dict[str, Any]] = []
+    conversation = None
     if ticket.conversation_id:
         messages = await store.call(store.conversations.messages, ticket.conversation_id)
-    return TicketDetail(**asdict(ticket), messages=messages)
+        conversation = await store.call(store.conversations.get, ticket.conversation_id)
+    return TicketDetail(
+        **asdict(ticket),
+        messages=messages,
+        conversation_status=conversation.status if conversation else None,
+    )
 
 
 @router.patch("/{ticket_id}", response_model=TicketOut)

@@ -152,7 +152,7 @@ async function openTicket(id) {
       showDetails: true,
     });
     view.renderHistory(ticket.messages);
-    transcript.append(replyForm(ticket.conversation_id, view));
+    transcript.append(replyForm(ticket.conversation_id, view, ticket.conversation_status));
   } else {
     log.append(el("p", "empty", "This ticket has no conversation behind it."));
   }
@@ -161,9 +161,15 @@ async function openTicket(id) {
   heading.focus();
 }
 
+const WHO_ANSWERS = {
+  active: "The assistant answers this chat.",
+  waiting_for_agent: "The support team has this chat: the assistant stays quiet.",
+};
+
 /** Write to the customer in their chat (the assistant stays quiet), or hand back to it. */
-function replyForm(conversationId, view) {
+function replyForm(conversationId, view, status) {
   const form = el("form", "reply-form");
+  const who = el("p", "who-answers", WHO_ANSWERS[status] ?? "");
   const label = el("label", null, "Reply to the customer");
   label.htmlFor = "agent-reply";
   const text = el("textarea");
@@ -179,7 +185,7 @@ function replyForm(conversationId, view) {
   said.setAttribute("role", "status");
   const actions = el("div", "reply-actions");
   actions.append(send, handBack, said);
-  form.append(label, text, actions);
+  form.append(who, label, text, actions);
 
   /** Runs `request`, then shows the conversation as it now is; true if it worked. */
   async function act(button, request, done) {
@@ -189,6 +195,7 @@ function replyForm(conversationId, view) {
       await request();
       const conversation = await api(`/api/conversations/${conversationId}`);
       view.renderHistory(conversation.messages);
+      who.textContent = WHO_ANSWERS[conversation.status] ?? "";
       said.textContent = done;
       return true;
     } catch (error) {
