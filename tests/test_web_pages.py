@@ -349,6 +349,9 @@ def test_an_agent_replies_in_the_customers_chat_and_hands_back(
 
     harness.say("Who's there?")  # a person has the conversation now: the model stays out of it
     harness.wait_for_answer()
+    expect(desk.locator("#ticket .message.user .bubble").last).to_have_text(
+        "Who's there?", timeout=15_000
+    )  # the open ticket follows the chat
     expect(chat.locator(".message.agent .bubble")).to_contain_text("Ana from support")
     expect(chat.locator(".message.assistant .bubble").last).to_have_text(WITH_AGENT_REPLY)
 

@@ -21,8 +21,11 @@ const filter = document.getElementById("filter");
 const panel = document.getElementById("ticket");
 const signOut = document.getElementById("sign-out");
 
+const WATCH_EVERY_MS = 4000; // the open ticket's chat, for the customer's new messages
+
 let adminKey = sessionStorage.getItem(KEY_STORAGE);
 let selected = null;
+let watcher = null;
 let listRequest = 0; // only the latest list request may draw (filters can change mid-flight)
 
 class AuthError extends Error {}
@@ -39,6 +42,7 @@ async function api(path, options = {}) {
 }
 
 function showLogin(message = "") {
+  clearInterval(watcher);
   sessionStorage.removeItem(KEY_STORAGE);
   adminKey = null;
   desk.hidden = true;
@@ -93,6 +97,7 @@ async function loadTickets() {
 
 async function openTicket(id) {
   selected = id;
+  clearInterval(watcher);
   for (const button of list.querySelectorAll("button")) {
     button.setAttribute("aria-current", String(Number(button.dataset.id) === id));
   }
@@ -153,6 +158,7 @@ async function openTicket(id) {
     });
     view.renderHistory(ticket.messages);
     transcript.append(replyForm(ticket.conversation_id, view, ticket.conversation_status));
+    watcher = watchChat(ticket.conversation_id, view, ticket.messages.length);
   } else {
     log.append(el("p", "empty", "This ticket has no conversation behind it."));
   }
@@ -165,6 +171,21 @@ const WHO_ANSWERS = {
   active: "The assistant answers this chat.",
   waiting_for_agent: "The support team has this chat: the assistant stays quiet.",
 };
+
+/** Redraws the open ticket's chat when the customer (or the assistant) adds to it. */
+function watchChat(conversationId, view, shown) {
+  let count = shown;
+  return setInterval(async () => {
+    if (document.visibilityState === "hidden") return;
+    try {
+      const conversation = await api(`/api/conversations/${conversationId}`);
+      if (conversation.messages.length !== count) view.renderHistory(conversation.messages);
+      count = conversation.messages.length;
+    } catch {
+      // The next look will do; a real problem shows when the agent acts.
+    }
+  }, WATCH_EVERY_MS);
+}
 
 /** Write to the customer in their chat (the assistant stays quiet), or hand back to it. */
 function replyForm(conversationId, view, status) {
