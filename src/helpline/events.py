@@ -111,7 +111,7 @@ class TurnError(_Event):
     refused: Literal["busy", "unavailable"] | None = None
 
     def data(self) -> dict[str, Any]:
-        return {"message": self.message}
+        return {"message": self.message, **({"refused": self.refused} if self.refused else {})}
 
 
 TurnEvent = (
