@@ -7,7 +7,14 @@ import json
 
 from rich.console import Console
 
-from helpline.events import TurnDone, TurnRestart, TurnText, TurnToolCall, TurnToolResult
+from helpline.events import (
+    TurnDone,
+    TurnError,
+    TurnRestart,
+    TurnText,
+    TurnToolCall,
+    TurnToolResult,
+)
 from helpline.messages import ToolCall
 from helpline.models.base import Usage
 from helpline.support import create_customer_ticket
@@ -86,4 +93,14 @@ def test_json_lines_use_the_stream_event_names() -> None:
         "event": "done",
         "message_id": 7,
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+    }
+
+
+def test_json_lines_say_when_a_message_was_not_kept() -> None:
+    out = io.StringIO()
+    JsonLinesPrinter(out).show(TurnError("Please send it again.", refused="busy"))
+    assert json.loads(out.getvalue()) == {
+        "event": "error",
+        "message": "Please send it again.",
+        "refused": "busy",
     }
