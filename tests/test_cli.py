@@ -245,3 +245,22 @@ def test_an_agent_replies_in_a_tickets_chat_and_hands_it_back(
     assert missing.returncode == 1 and "There is no ticket #99" in missing.stderr
     empty = helpline(env, "tickets", "reply", "1", "   ")
     assert empty.returncode == 1 and "The reply is empty" in empty.stderr
+
+
+def test_a_conversation_is_deleted_on_request(env: dict[str, str], fake_openai: FakeOpenAI) -> None:
+    _seed_script(fake_openai)
+    assert helpline(env, "chat", stdin="I can't log in\nOmar\nexit\n").returncode == 0
+    conversation = json.loads(helpline(env, "tickets", "show", "1", "--json").stdout)[
+        "conversation_id"
+    ]
+    deleted = helpline(env, "conversations", "delete", conversation, "--json")
+    assert deleted.returncode == 0, deleted.stderr
+    assert json.loads(deleted.stdout) == {"deleted": conversation}
+    ticket = json.loads(helpline(env, "tickets", "show", "1", "--json").stdout)
+    assert (ticket["name"], ticket["conversation_id"], ticket["messages"]) == (
+        "Deleted customer",
+        None,
+        [],
+    )
+    again = helpline(env, "conversations", "delete", conversation)
+    assert again.returncode == 1 and "There is no conversation" in again.stderr

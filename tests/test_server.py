@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from helpline.assistant import (
     BUSY_REPLY,
+    GONE_REPLY,
     MODEL_DOWN_REPLY,
     NOT_SAVED_REPLY,
     WITH_AGENT_REPLY,
@@ -269,6 +270,33 @@ def test_a_message_that_cannot_be_stored_is_an_error_to_send_again(
         ][-1] == "done"
     contents = [m["content"] for m in sqlite_store.conversations.messages(conversation)]
     assert contents == [PROMPT, "1", "again", "Hello!"]  # refused messages were never stored
+
+
+def test_an_agent_deletes_a_conversation_at_the_customers_request(
+    start_server: StartServer, store: Store
+) -> None:
+    server = start_server(
+        ScriptedModel(ScriptedModel.text("Hello!"), ScriptedModel.text("Hello again!"))
+    )
+    conversation, token = new_conversation(server)
+    url = f"{server.url}/api/conversations/{conversation}"
+    customer = {"Authorization": f"Bearer {token}"}
+    events_of(send(server, conversation, token, json={"text": "hi"}))
+
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    assert_error(httpx.delete(url, headers=customer), 403)
+    assert httpx.delete(url, headers=admin).status_code == 204
+    assert store.conversations.messages(conversation) == []
+    assert_error(httpx.get(url, headers=customer), 403)  # as for any id the token isn't for
+    assert_error(httpx.delete(url, headers=admin), 404)
+
+    # Deleted by another worker: this one still knows the customer, and refuses their message.
+    conversation, token = new_conversation(server)
+    events_of(send(server, conversation, token, json={"text": "hi"}))
+    assert store.conversations.delete(conversation)
+    refused = send(server, conversation, token, json={"text": "still there?"})
+    assert assert_error(refused, 404) == GONE_REPLY
+    assert store.conversations.messages(conversation) == []
 
 
 def test_who_may_read_a_conversation(start_server: StartServer, store: Store) -> None:

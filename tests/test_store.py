@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
-from helpline.store import AGENT, WAITING_FOR_AGENT, Store, normalize_url
+from helpline.store import AGENT, WAITING_FOR_AGENT, ConversationGone, Store, normalize_url
 
 
 @pytest.mark.parametrize(
@@ -145,3 +145,35 @@ def test_migrations_match_the_tables(store: Store) -> None:
     with store.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
+
+
+def test_a_deleted_conversation_leaves_tickets_without_the_customer(store: Store) -> None:
+    conversation_id = store.conversations.create(
+        messages=[{"role": "user", "content": "I'm Omar, my fries were missing"}]
+    )
+    image = store.images.add(b"\x89PNG...", "image/png", "upload:receipt.png", conversation_id)
+    store.receipts.add({"total_in_cents": 1200}, "image://x", conversation_id=conversation_id)
+    ticket, _ = store.tickets.create(
+        "Omar",
+        "Fries missing",
+        conversation_id=conversation_id,
+        category="refund",
+        amount_cents=350,
+    )
+    other = store.conversations.create(messages=[{"role": "user", "content": "hello"}])
+
+    assert store.conversations.delete(conversation_id)
+    assert store.conversations.get(conversation_id) is None
+    assert store.conversations.messages(conversation_id) == []
+    assert store.images.get(image.id) is None
+    assert store.receipts.for_conversation(conversation_id) == []
+    kept = store.tickets.get(ticket.id)
+    assert kept is not None
+    assert (kept.name, kept.conversation_id) == ("Deleted customer", None)
+    assert "Fries" not in kept.issue and (kept.category, kept.amount_cents) == ("refund", 350)
+    assert store.conversations.messages(other) == [{"role": "user", "content": "hello"}]
+    assert not store.conversations.delete(conversation_id)  # gone already
+    with pytest.raises(ConversationGone):
+        store.conversations.begin_turn(
+            conversation_id, "w", timedelta(minutes=1), {"role": "user", "content": "hi"}
+        )

@@ -36,7 +36,7 @@ from helpline.models.base import (
     ToolCallReady,
     Usage,
 )
-from helpline.store import WAITING_FOR_AGENT, Store, TurnStart
+from helpline.store import WAITING_FOR_AGENT, ConversationGone, Store, TurnStart
 from helpline.tools import Tool, ToolContext, Toolset
 
 _log = logging.getLogger("helpline")
@@ -59,6 +59,9 @@ MODEL_DOWN_REPLY = (
 BUSY_REPLY = (
     "Another message in this conversation is still being answered. "
     "Please wait for that answer, then send this again."
+)
+GONE_REPLY = (
+    "This conversation no longer exists: it was deleted. Start a new conversation to write to us."
 )
 NOT_SAVED_REPLY = (
     "Sorry, I couldn't save your message: our system is having trouble. "
@@ -131,6 +134,9 @@ class Assistant:
             async with self._local_lock(conversation_id):
                 try:
                     start = await self._begin_turn(conversation_id, holder, message)
+                except ConversationGone:
+                    emit(TurnError(GONE_REPLY, refused="gone"))
+                    return
                 except Exception as exc:  # nothing is stored: the customer must resend
                     _log.exception(
                         "Conversation %s: the message could not be stored", conversation_id

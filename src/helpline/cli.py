@@ -27,6 +27,8 @@ tickets_app = typer.Typer(
 app.add_typer(tickets_app, name="tickets")
 demo_app = typer.Typer(help="Demo data for trying Helpline out.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
+conversations_app = typer.Typer(help="Customers' conversations.", no_args_is_help=True)
+app.add_typer(conversations_app, name="conversations")
 
 ModelOption = Annotated[str | None, typer.Option("--model", help="Model name (HELPLINE_MODEL).")]
 BaseUrlOption = Annotated[
@@ -311,6 +313,25 @@ def tickets_hand_back(
         _print_json({"conversation_id": conversation_id, "status": ACTIVE})
     else:
         sys.stdout.write(f"The chat of ticket #{ticket_id} is back with the assistant.\n")
+
+
+@conversations_app.command("delete")
+def conversations_delete(
+    conversation_id: Annotated[str, typer.Argument(help="The conversation's id.")],
+    database_url: DatabaseOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Delete a conversation at the customer's request: its messages, images and receipts.
+    Tickets filed from it stay (refunds are records), without the customer's name and words."""
+    store = _open_store(_settings(database_url=database_url))
+    if not store.conversations.delete(conversation_id):
+        _fail(
+            f"There is no conversation {conversation_id!r}. Check the id (`helpline transcript`)."
+        )
+    if json_output:
+        _print_json({"deleted": conversation_id})
+    else:
+        sys.stdout.write(f"Deleted conversation {conversation_id}.\n")
 
 
 @app.command()

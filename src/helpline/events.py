@@ -102,13 +102,14 @@ class TurnError(_Event):
     happened for the operator (the terminal shows it, the web stream does not).
 
     ``refused`` says why the customer's message was not even stored ("busy": another message
-    is being answered; "unavailable": the database failed): they must send it again.
+    is being answered; "unavailable": the database failed; "gone": the conversation was
+    deleted): they must send it again (in a new conversation, when it is gone).
     """
 
     name: ClassVar[str] = "error"
     message: str
     detail: str | None = None
-    refused: Literal["busy", "unavailable"] | None = None
+    refused: Literal["busy", "unavailable", "gone"] | None = None
 
     def data(self) -> dict[str, Any]:
         return {"message": self.message, **({"refused": self.refused} if self.refused else {})}

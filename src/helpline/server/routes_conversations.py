@@ -188,6 +188,19 @@ async def set_conversation_status(
     return ConversationStatus(id=conversation_id, status=patch.status)
 
 
+@router.delete("/{conversation_id}", status_code=204, response_class=Response)
+async def delete_conversation(
+    conversation_id: ConversationId, request: Request, state: State
+) -> Response:
+    """Delete a conversation at the customer's request (admin key): its messages, images and
+    receipts; tickets filed from it stay, without the customer's name and words."""
+    await _agent_only(state, request, conversation_id)
+    store = state.assistant.store
+    await store.call(store.conversations.delete, conversation_id)
+    state.known.forget(conversation_id)  # other workers find out at the customer's next message
+    return Response(status_code=204)
+
+
 @router.get("/{conversation_id}", response_model=ConversationOut)
 async def get_conversation(
     conversation_id: ConversationId, request: Request, state: State

@@ -37,15 +37,15 @@ def encode(event: TurnEvent) -> bytes:
     return frame(event.name, event.data())
 
 
-_REFUSED_STATUS = {"busy": 409, "unavailable": 503}
+_REFUSED_STATUS = {"busy": 409, "unavailable": 503, "gone": 404}
 
 
 class EventStream(Response):
     """A turn's events as ``text/event-stream``, written from the request's own task.
 
     The stream starts once the customer's message is stored; a message the engine could not
-    store is an HTTP error instead (409 busy, 503 database failure), so a client knows to
-    send it again. Leaner than Starlette's ``StreamingResponse``, which runs the body in a
+    store is an HTTP error instead (409 busy, 503 database failure, 404 deleted), so a client
+    knows to send it again. Leaner than Starlette's ``StreamingResponse``, which runs the body in a
     task group beside a task that waits for the client to leave. A client that leaves never
     stops the turn (the engine runs it in its own task and stores every message); writes to
     its closed connection are dropped by the server, or raise, which ends this response.

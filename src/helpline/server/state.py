@@ -27,6 +27,9 @@ class KnownConversations:
             self._entries.move_to_end(conversation_id)
         return info
 
+    def forget(self, conversation_id: str) -> None:
+        self._entries.pop(conversation_id, None)
+
     def remember(self, info: ConversationInfo) -> None:
         self._entries[info.id] = info
         self._entries.move_to_end(info.id)

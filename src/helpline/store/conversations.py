@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     bindparam,
     case,
+    delete,
     func,
     insert,
     or_,
@@ -28,7 +29,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
-from helpline.store.tables import Conversation, StoredMessage, utcnow
+from helpline.store.tables import (
+    Conversation,
+    StoredImage,
+    StoredMessage,
+    StoredReceipt,
+    Ticket,
+    utcnow,
+)
 
 ACTIVE = "active"
 WAITING_FOR_AGENT = "waiting_for_agent"
@@ -37,6 +45,13 @@ CONVERSATION_STATUSES = (ACTIVE, WAITING_FOR_AGENT)
 
 AGENT = "agent"
 """The ``name`` on assistant messages a person wrote."""
+
+FORGOTTEN_NAME = "Deleted customer"
+FORGOTTEN_ISSUE = "(The conversation was deleted at the customer's request.)"
+
+
+class ConversationGone(LookupError):
+    """There is no such conversation (any more): it was deleted, or never existed."""
 
 
 @dataclass(frozen=True)
@@ -122,10 +137,19 @@ class Conversations:
     ) -> TurnStart | None:
         """Take the turn lease, store the customer's message and read the history, in one
         transaction; ``None`` (and nothing stored) while another turn holds the lease.
+        Raises :class:`ConversationGone` if there is no such conversation.
 
         A lease in the database, not a process lock, so turns are serialised across
         workers and machines sharing one database.
         """
+        start = self._take_turn(conversation_id, holder, lease, user_wire)
+        if start is None and self.get(conversation_id) is None:
+            raise ConversationGone(conversation_id)
+        return start
+
+    def _take_turn(
+        self, conversation_id: str, holder: str, lease: timedelta, user_wire: dict[str, Any]
+    ) -> TurnStart | None:
         if self._engine.dialect.name == "postgresql":
             return self._begin_turn_in_one_statement(conversation_id, holder, lease, user_wire)
         now = utcnow()
@@ -220,6 +244,29 @@ class Conversations:
     ) -> list[int]:
         """Store the turn's last messages and release its lease, in one transaction."""
         return self._append(conversation_id, wires, prompt_tokens, completion_tokens, holder)
+
+    def delete(self, conversation_id: str) -> bool:
+        """Forget a conversation at the customer's request: its messages, images and receipts
+        go; tickets filed from it keep their number, category, amount and status (refunds are
+        business records) but lose the customer's name and words. False if there was none."""
+        with Session(self._engine) as session, session.begin():
+            if session.get(Conversation, conversation_id) is None:
+                return False
+            for table in (StoredMessage, StoredImage, StoredReceipt):
+                session.execute(delete(table).where(table.conversation_id == conversation_id))
+            session.execute(
+                update(Ticket)
+                .where(Ticket.conversation_id == conversation_id)
+                .values(
+                    name=FORGOTTEN_NAME,
+                    issue=FORGOTTEN_ISSUE,
+                    conversation_id=None,
+                    tool_call_id=None,
+                    updated_at=utcnow(),
+                )
+            )
+            session.execute(delete(Conversation).where(Conversation.id == conversation_id))
+        return True
 
     def release_turn(self, conversation_id: str, holder: str) -> None:
         """Give the lease back without storing anything (a turn that failed)."""
