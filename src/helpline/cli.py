@@ -78,6 +78,14 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
+def _report(json_output: bool, data: Any, sentence: str) -> None:
+    """What a command did: ``data`` as JSON for scripts, or one sentence for people."""
+    if json_output:
+        _print_json(data)
+    else:
+        sys.stdout.write(sentence + "\n")
+
+
 @app.command()
 def chat(
     conversation: Annotated[
@@ -258,10 +266,7 @@ def tickets_update(
         _fail(str(exc))
     if ticket is None:
         _fail(f"There is no ticket #{ticket_id}. See the list with `helpline tickets list`.")
-    if json_output:
-        _print_json(asdict(ticket))
-    else:
-        sys.stdout.write(f"Ticket #{ticket.id} is now {ticket.status}.\n")
+    _report(json_output, asdict(ticket), f"Ticket #{ticket.id} is now {ticket.status}.")
 
 
 def _ticket_conversation(store: Store, ticket_id: int) -> str:
@@ -291,10 +296,8 @@ def tickets_reply(
         _fail(
             "The assistant is answering the customer right now. Send the reply again in a moment."
         )
-    if json_output:
-        _print_json({"conversation_id": conversation_id, "message_id": message_id})
-    else:
-        sys.stdout.write(f"Replied in the chat of ticket #{ticket_id}.\n")
+    data = {"conversation_id": conversation_id, "message_id": message_id}
+    _report(json_output, data, f"Replied in the chat of ticket #{ticket_id}.")
 
 
 @tickets_app.command("hand-back")
@@ -309,10 +312,8 @@ def tickets_hand_back(
     store = _open_store(_settings(database_url=database_url))
     conversation_id = _ticket_conversation(store, ticket_id)
     store.conversations.set_status(conversation_id, ACTIVE)
-    if json_output:
-        _print_json({"conversation_id": conversation_id, "status": ACTIVE})
-    else:
-        sys.stdout.write(f"The chat of ticket #{ticket_id} is back with the assistant.\n")
+    data = {"conversation_id": conversation_id, "status": ACTIVE}
+    _report(json_output, data, f"The chat of ticket #{ticket_id} is back with the assistant.")
 
 
 @conversations_app.command("delete")
@@ -328,10 +329,7 @@ def conversations_delete(
         _fail(
             f"There is no conversation {conversation_id!r}. Check the id (`helpline transcript`)."
         )
-    if json_output:
-        _print_json({"deleted": conversation_id})
-    else:
-        sys.stdout.write(f"Deleted conversation {conversation_id}.\n")
+    _report(json_output, {"deleted": conversation_id}, f"Deleted conversation {conversation_id}.")
 
 
 @app.command()
