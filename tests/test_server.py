@@ -245,8 +245,8 @@ def test_metrics_count_turns_first_tokens_tools_and_tokens(start_server: StartSe
 def test_a_message_that_cannot_be_stored_is_an_error_to_send_again(
     sqlite_store: Store,
 ) -> None:
-    assistant = Assistant(ScriptedModel(ScriptedModel.text("Hello!")), sqlite_store, [], PROMPT)
-    assistant.turn_wait_seconds = 0.2
+    model = ScriptedModel(ScriptedModel.text("Hello!"))
+    assistant = Assistant(model, sqlite_store, [], PROMPT, turn_wait_seconds=0.2)
     with LiveServer(create_app(assistant, Settings())) as server:
         conversation, token = new_conversation(server)
         # Another worker is answering this conversation: the message waits, then is refused.
@@ -255,6 +255,7 @@ def test_a_message_that_cannot_be_stored_is_an_error_to_send_again(
         )
         busy = send(server, conversation, token, json={"text": "second"})
         assert assert_error(busy, 409) == BUSY_REPLY
+        assert busy.headers["retry-after"] == "5"
         sqlite_store.conversations.release_turn(conversation, "other-worker")
 
         with sqlite_store.engine.begin() as connection:  # the database breaks
@@ -296,6 +297,7 @@ def test_an_agent_deletes_a_conversation_at_the_customers_request(
     assert store.conversations.delete(conversation)
     refused = send(server, conversation, token, json={"text": "still there?"})
     assert assert_error(refused, 404) == GONE_REPLY
+    assert "retry-after" not in refused.headers  # sending it again would not help
     assert store.conversations.messages(conversation) == []
 
 

@@ -38,6 +38,7 @@ def encode(event: TurnEvent) -> bytes:
 
 
 _REFUSED_STATUS = {"busy": 409, "unavailable": 503, "gone": 404}
+_RETRY_SOON = {"Retry-After": "5"}
 
 
 class EventStream(Response):
@@ -45,10 +46,11 @@ class EventStream(Response):
 
     The stream starts once the customer's message is stored; a message the engine could not
     store is an HTTP error instead (409 busy, 503 database failure, 404 deleted), so a client
-    knows to send it again. Leaner than Starlette's ``StreamingResponse``, which runs the body in a
-    task group beside a task that waits for the client to leave. A client that leaves never
-    stops the turn (the engine runs it in its own task and stores every message); writes to
-    its closed connection are dropped by the server, or raise, which ends this response.
+    knows to send it again. Leaner than Starlette's ``StreamingResponse``, which runs the
+    body in a task group beside a task that waits for the client to leave. A client that
+    leaves never stops the turn (the engine runs it in its own task and stores every
+    message); writes to its closed connection are dropped by the server, or raise, which
+    ends this response.
     """
 
     media_type = "text/event-stream"
@@ -67,8 +69,8 @@ class EventStream(Response):
         refusal = first[0] if first and isinstance(first[0], TurnError) else None
         if refusal is not None and refusal.refused is not None:
             status = _REFUSED_STATUS[refusal.refused]
-            refused = error_response(status, refusal.message, {"Retry-After": "5"})
-            await refused(scope, receive, send)
+            retry = None if refusal.refused == "gone" else _RETRY_SOON  # gone stays gone
+            await error_response(status, refusal.message, retry)(scope, receive, send)
             return
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
