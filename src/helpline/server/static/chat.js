@@ -82,23 +82,29 @@ async function restore() {
 /** Looks for the team's replies: every few seconds while they have the conversation. */
 function follow(conversation, shown) {
   shownMessages = shown;
-  const every = !session ? 0 : conversation.status === "waiting_for_agent" ? FOLLOW_WITH_TEAM_MS : FOLLOW_MS;
+  let every = 0;
+  if (session) every = conversation.status === "waiting_for_agent" ? FOLLOW_WITH_TEAM_MS : FOLLOW_MS;
   if (every === followEvery) return;
   clearInterval(follower);
   follower = every ? setInterval(lookForReplies, every) : null;
   followEvery = every;
 }
 
-async function lookForReplies() {
-  if (busy || !session || document.visibilityState === "hidden") return;
+/** Learns who has the conversation now; draws it as stored when `redraw(conversation)`. */
+async function catchUp(redraw) {
   try {
     const conversation = await fetchConversation();
-    if (!conversation || busy) return;
-    if (conversation.messages.length !== shownMessages) view.renderHistory(conversation.messages);
+    if (!conversation) return;
+    if (redraw(conversation)) view.renderHistory(conversation.messages);
     follow(conversation, conversation.messages.length);
   } catch {
     // Offline for a moment: the next look will do.
   }
+}
+
+function lookForReplies() {
+  if (busy || !session || document.visibilityState === "hidden") return;
+  catchUp((conversation) => !busy && conversation.messages.length !== shownMessages);
 }
 
 /** Yields {event, data} for each complete SSE frame in the response body. */
@@ -212,13 +218,7 @@ async function send() {
   if (shown && session) {
     // The answer may have handed the conversation to a person, or it is with one already:
     // then show it as stored, with whatever they wrote while this answer streamed.
-    fetchConversation()
-      .then((conversation) => {
-        if (!conversation) return;
-        if (conversation.status === "waiting_for_agent") view.renderHistory(conversation.messages);
-        follow(conversation, conversation.messages.length);
-      })
-      .catch(() => {});
+    catchUp((conversation) => conversation.status === "waiting_for_agent");
   }
 }
 
