@@ -40,6 +40,8 @@ import httpx
 import orjson
 import uvloop
 
+from helpline.server.app import tune_gc_for_serving
+
 _SENTENCE = (
     "thanks for waiting I checked your order and the courier is two streets away so it "
     "should arrive in a few minutes if anything is missing tell me and I will file a refund"
@@ -61,8 +63,6 @@ def run_fake(chunk_delay: float, tokens: int) -> None:
     """Role ``fake``: the paced fake model server; prints its URL, runs until stdin closes."""
     from tests.fake_openai import FakeOpenAI, text_reply
 
-    from helpline.server.app import tune_gc_for_serving
-
     def reply(body: dict[str, Any]) -> Any:
         return text_reply(answer_for(body["messages"][-1]["content"], tokens), delay=chunk_delay)
 
@@ -82,7 +82,6 @@ def run_server(model_url: str, database_url: str, port: int) -> None:
     from helpline.config import Settings
     from helpline.models.openai_compat import OpenAICompatModel
     from helpline.server import Rate, RateLimits, create_app
-    from helpline.server.app import tune_gc_for_serving
     from helpline.store import Store
     from helpline.support import create_customer_ticket
 
@@ -331,8 +330,6 @@ def _table(results: list[Result], args: argparse.Namespace, database: str) -> st
 
 
 def main() -> None:
-    from helpline.server.app import tune_gc_for_serving
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--sizes", default="50,200,500", help="concurrent conversations, e.g. 50,200,500"

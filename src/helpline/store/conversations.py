@@ -261,7 +261,6 @@ class Conversations:
                     name=FORGOTTEN_NAME,
                     issue=FORGOTTEN_ISSUE,
                     conversation_id=None,
-                    tool_call_id=None,
                     updated_at=utcnow(),
                 )
             )
