@@ -157,8 +157,11 @@ async function openTicket(id) {
       showDetails: true,
     });
     view.renderHistory(ticket.messages);
-    transcript.append(replyForm(ticket.conversation_id, view, ticket.conversation_status));
-    watcher = watchChat(ticket.conversation_id, view, ticket.messages.length);
+    const chat = followChat(ticket.conversation_id, view, ticket.messages.length);
+    transcript.append(replyForm(ticket.conversation_id, chat, ticket.conversation_status));
+    watcher = setInterval(() => {
+      if (document.visibilityState === "visible") chat.look().catch(() => {}); // next look will do
+    }, WATCH_EVERY_MS);
   } else {
     log.append(el("p", "empty", "This ticket has no conversation behind it."));
   }
@@ -172,25 +175,27 @@ const WHO_ANSWERS = {
   waiting_for_agent: "The support team has this chat: the assistant stays quiet.",
 };
 
-/** Redraws the open ticket's chat when the customer (or the assistant) adds to it. */
-function watchChat(conversationId, view, shown) {
+/** The open ticket's chat as stored: `look()` redraws it when someone added to it, and
+ * tells `onStatus` who answers it now. */
+function followChat(conversationId, view, shown) {
   let count = shown;
-  return setInterval(async () => {
-    if (document.visibilityState === "hidden") return;
-    try {
+  const chat = {
+    onStatus: () => {},
+    async look() {
       const conversation = await api(`/api/conversations/${conversationId}`);
       if (conversation.messages.length !== count) view.renderHistory(conversation.messages);
       count = conversation.messages.length;
-    } catch {
-      // The next look will do; a real problem shows when the agent acts.
-    }
-  }, WATCH_EVERY_MS);
+      chat.onStatus(conversation.status);
+    },
+  };
+  return chat;
 }
 
 /** Write to the customer in their chat (the assistant stays quiet), or hand back to it. */
-function replyForm(conversationId, view, status) {
+function replyForm(conversationId, chat, status) {
   const form = el("form", "reply-form");
   const who = el("p", "who-answers", WHO_ANSWERS[status] ?? "");
+  chat.onStatus = (now) => { who.textContent = WHO_ANSWERS[now] ?? ""; };
   const label = el("label", null, "Reply to the customer");
   label.htmlFor = "agent-reply";
   const text = el("textarea");
@@ -214,9 +219,7 @@ function replyForm(conversationId, view, status) {
     said.textContent = "";
     try {
       await request();
-      const conversation = await api(`/api/conversations/${conversationId}`);
-      view.renderHistory(conversation.messages);
-      who.textContent = WHO_ANSWERS[conversation.status] ?? "";
+      await chat.look();
       said.textContent = done;
       return true;
     } catch (error) {
