@@ -11,6 +11,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from helpline.validation import describe_errors
 
+NESTED_TOO_DEEPLY = (
+    'The JSON body is nested too deeply to read. Send a flat JSON object, e.g. {"text": "..."}.'
+)
+UNREADABLE_BODY = "The body is not valid UTF-8 JSON. Fix it and send it again."
+
 
 class ApiError(Exception):
     """Raise from a route to answer with ``status`` and a message saying what to do."""
@@ -47,6 +52,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def http_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.__cause__ is not None:  # FastAPI could not parse a body
+            deep = isinstance(exc.__cause__, RecursionError)
+            return error_response(400, NESTED_TOO_DEEPLY if deep else UNREADABLE_BODY)
         message = {
             404: "Not found. Check the address; the API lives under /api (see /docs).",
             405: "That method is not allowed here. See /docs for what this endpoint accepts.",

@@ -8,16 +8,26 @@ tool fetches safely later. The server never reads a path on its own disk.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from typing import Annotated
 
 import anyio.to_thread
 from fastapi import Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from helpline.images import ImageError, normalize_image
-from helpline.server.errors import ApiError, error_response
+from helpline.server.errors import NESTED_TOO_DEEPLY, ApiError, error_response
 from helpline.validation import describe_errors
 
 MAX_TEXT_CHARS = 4000
@@ -32,6 +42,25 @@ _TOO_LARGE = (
     f"The request is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB. "
     "Send a smaller photo (a phone photo of a receipt is usually 1-4 MB)."
 )
+
+INVALID_CHARACTERS = (
+    "contains invalid characters (a lone surrogate such as \\ud800, which is not a character "
+    "and cannot be stored); remove them or type the text again"
+)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid_characters(value: object) -> object:
+    """Refuse text no database can store; resending it can never help, so it is a 4xx."""
+    if isinstance(value, str) and _LONE_SURROGATE.search(value):
+        raise PydanticCustomError("invalid_characters", INVALID_CHARACTERS)
+    return value
+
+
+NonBlankText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1), BeforeValidator(_valid_characters)
+]
+"""A client's words in a JSON body: stripped, not blank, no lone surrogates."""
 
 
 class MessageIn(BaseModel):
@@ -90,6 +119,8 @@ def _from_json(body: bytes) -> Incoming:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f'The body is not valid JSON ({exc}). Send {{"text": "..."}}.') from exc
+    except RecursionError as exc:
+        raise ApiError(400, NESTED_TOO_DEEPLY) from exc
     try:
         message = MessageIn.model_validate(data)
     except ValidationError as exc:
@@ -129,6 +160,9 @@ async def _read_upload(image: UploadFile) -> Upload:
 
 
 def _checked(text: str, upload: Upload | None, image_url: str | None) -> Incoming:
+    for value, what in ((text, "The text"), (image_url or "", "image_url")):
+        if _LONE_SURROGATE.search(value):
+            raise ApiError(422, f"{what} {INVALID_CHARACTERS}, then send it.")
     text = text.strip()
     if len(text) > MAX_TEXT_CHARS:
         raise ApiError(

@@ -5,22 +5,30 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from helpline.messages import UserMessage
 from helpline.server.auth import Caller, bearer, check_conversation_access, new_token
 from helpline.server.errors import ApiError
-from helpline.server.inputs import MAX_TEXT_CHARS, MAX_UPLOAD_BYTES, MessageIn, read_message
+from helpline.server.inputs import (
+    MAX_TEXT_CHARS,
+    MAX_UPLOAD_BYTES,
+    MessageIn,
+    NonBlankText,
+    read_message,
+)
 from helpline.server.ratelimit import enforce
 from helpline.server.sse import EventStream
 from helpline.server.state import ServerState, limit_client, server_state
-from helpline.store import IMAGE_SCHEME, ConversationInfo
+from helpline.store import ConversationInfo
 
 router = APIRouter(
     prefix="/api/conversations", tags=["conversations"], dependencies=[Depends(limit_client)]
 )
 
-ConversationId = Annotated[str, Path(max_length=64, description="The conversation's id.")]
+_ID_SHAPE = r"^[A-Za-z0-9_-]{1,64}$"
+"""What the store's ids look like; anything else (a NUL byte, say) is refused before a query."""
+ConversationId = Annotated[str, Path(pattern=_ID_SHAPE, description="The conversation's id.")]
 State = Annotated[ServerState, Depends(server_state)]
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -133,7 +141,7 @@ async def send_message(
 
 class ReplyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
+    text: NonBlankText = Field(
         max_length=MAX_TEXT_CHARS, description="What the agent says to the customer."
     )
 
@@ -225,15 +233,13 @@ def visible(messages: list[dict[str, Any]], caller: Caller) -> list[dict[str, An
 )
 async def get_image(
     conversation_id: ConversationId,
-    image_id: Annotated[str, Path(max_length=64)],
+    image_id: Annotated[str, Path(pattern=_ID_SHAPE, description="The image's id.")],
     request: Request,
     state: State,
 ) -> Response:
     """An image shared in this conversation (``image://ID`` in a message), for the page to show."""
     await _authorise(state, request, conversation_id)
-    record = await state.assistant.store.call(
-        state.assistant.store.images.get, image_id.removeprefix(IMAGE_SCHEME)
-    )
+    record = await state.assistant.store.call(state.assistant.store.images.get, image_id)
     if record is None or record.conversation_id != conversation_id:
         raise ApiError(404, "This conversation has no image with that id.")
     return Response(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict
 
 from helpline.server.auth import require_admin
@@ -24,6 +24,10 @@ router = APIRouter(
     prefix="/api/tickets", tags=["tickets"], dependencies=[Depends(limit_client), Depends(_admin)]
 )
 State = Annotated[ServerState, Depends(server_state)]
+TicketId = Annotated[int, Path(description="The ticket's number.")]
+
+_LARGEST_TICKET_ID = 2**31 - 1
+"""Ticket ids are INTEGER columns (32 bits on PostgreSQL); a larger number names no ticket."""
 
 
 # The store's ticket under the API's own schema name; its fields are declared once, there.
@@ -59,6 +63,12 @@ def _not_found(ticket_id: int) -> ApiError:
     return ApiError(404, f"There is no ticket #{ticket_id}. Check the number in the tickets list.")
 
 
+def _check_range(ticket_id: int) -> None:
+    """A number no ticket can have is a 404 before the database, which would refuse it."""
+    if not 1 <= ticket_id <= _LARGEST_TICKET_ID:
+        raise _not_found(ticket_id)
+
+
 @router.get("", response_model=TicketList)
 async def list_tickets(
     state: State,
@@ -75,8 +85,9 @@ async def list_tickets(
 
 
 @router.get("/{ticket_id}", response_model=TicketDetail)
-async def get_ticket(ticket_id: int, state: State) -> TicketDetail:
+async def get_ticket(ticket_id: TicketId, state: State) -> TicketDetail:
     """One ticket and the conversation the assistant filed it from."""
+    _check_range(ticket_id)
     store = state.assistant.store
     ticket = await store.call(store.tickets.get, ticket_id)
     if ticket is None:
@@ -94,8 +105,9 @@ async def get_ticket(ticket_id: int, state: State) -> TicketDetail:
 
 
 @router.patch("/{ticket_id}", response_model=TicketOut)
-async def update_ticket(ticket_id: int, patch: TicketPatch, state: State) -> TicketOut:
+async def update_ticket(ticket_id: TicketId, patch: TicketPatch, state: State) -> TicketOut:
     """Change a ticket's status."""
+    _check_range(ticket_id)
     ticket = await state.assistant.store.call(
         state.assistant.store.tickets.set_status, ticket_id, patch.status
     )

@@ -1,0 +1,131 @@
+"""Hostile and broken input against a real server, on SQLite and PostgreSQL: always a clear 4xx."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from helpline.models.scripted import ScriptedModel
+from helpline.store import Store
+from tests.test_server import (
+    ADMIN,
+    StartServer,
+    assert_error,
+    new_conversation,
+    png_bytes,
+    send,
+    start_server,
+)
+
+__all__ = ["start_server"]  # the fixture, shared with the server's other tests
+
+AGENT = {"Authorization": f"Bearer {ADMIN}"}
+DEEP_JSON = ('{"text": ' + "[" * 5000 + "]" * 5000 + "}").encode()
+LONE_SURROGATE = b'{"text": "I was charged twice \\ud800"}'
+
+
+def test_deeply_nested_json_is_a_400_on_every_json_endpoint(
+    start_server: StartServer, store: Store
+) -> None:
+    server = start_server(ScriptedModel())
+    conversation, token = new_conversation(server)
+    ticket, _ = store.tickets.create("Omar", "cannot log in", conversation_id=conversation)
+    json_type = {"content-type": "application/json"}
+    customer = {"Authorization": f"Bearer {token}", **json_type}
+    agent = {**AGENT, **json_type}
+    base = f"{server.url}/api"
+    for method, url, headers in [
+        ("POST", f"{base}/conversations/{conversation}/messages", customer),
+        ("POST", f"{base}/conversations/{conversation}/replies", agent),
+        ("PATCH", f"{base}/conversations/{conversation}", agent),
+        ("PATCH", f"{base}/tickets/{ticket}", agent),
+    ]:
+        response = httpx.request(method, url, headers=headers, content=DEEP_JSON)
+        assert "nested too deeply" in assert_error(response, 400), url
+    assert len(store.conversations.messages(conversation)) == 1
+
+
+@pytest.mark.parametrize(
+    "ticket_id",
+    ["2147483648", "9223372036854775808", "-9223372036854775809", "0", "9" * 5000],
+    ids=["int32-max-plus-one", "int64-max-plus-one", "int64-min-minus-one", "zero", "huge"],
+)
+def test_ticket_numbers_no_ticket_can_have_are_not_found(
+    start_server: StartServer, store: Store, ticket_id: str
+) -> None:
+    server = start_server(ScriptedModel())
+    url = f"{server.url}/api/tickets/{ticket_id}"
+    for response in (
+        httpx.get(url, headers=AGENT),
+        httpx.patch(url, headers=AGENT, json={"status": "resolved"}),
+    ):
+        assert response.status_code in (404, 422), response.text
+        assert_error(response, response.status_code)
+
+
+@pytest.mark.parametrize("bad_id", ["%00", "a%00b", "%ED%A0%80", "x" * 65, "a.b"])
+def test_conversation_and_image_ids_of_the_wrong_shape_are_a_4xx(
+    start_server: StartServer, store: Store, bad_id: str
+) -> None:
+    server = start_server(ScriptedModel())
+    conversation, token = new_conversation(server)
+    customer = {"Authorization": f"Bearer {token}"}
+    base = f"{server.url}/api/conversations"
+    for credentials in (customer, AGENT):
+        for response in (
+            httpx.get(f"{base}/{bad_id}", headers=credentials),
+            httpx.patch(f"{base}/{bad_id}", headers=credentials, json={"status": "active"}),
+            httpx.delete(f"{base}/{bad_id}", headers=credentials),
+            httpx.post(f"{base}/{bad_id}/replies", headers=credentials, json={"text": "hi"}),
+            httpx.post(f"{base}/{bad_id}/messages", headers=credentials, json={"text": "hi"}),
+            httpx.get(f"{base}/{conversation}/images/{bad_id}", headers=credentials),
+        ):
+            assert_error(response, 422)
+
+
+def test_a_lone_surrogate_is_a_4xx_saying_the_text_has_invalid_characters(
+    start_server: StartServer, store: Store
+) -> None:
+    model = ScriptedModel(ScriptedModel.text("Still here."))
+    server = start_server(model)
+    conversation, token = new_conversation(server)
+    json_type = {"content-type": "application/json"}
+    for body in (
+        LONE_SURROGATE,
+        b'{"text": "\\udfff alone"}',
+        b'{"text": "my receipt", "image_url": "https://example.com/\\ud83d.png"}',
+    ):
+        refused = send(server, conversation, token, content=body, headers=json_type)
+        assert "invalid characters" in assert_error(refused, 422)
+        assert "retry-after" not in refused.headers  # sending it again cannot help
+    reply = httpx.post(
+        f"{server.url}/api/conversations/{conversation}/replies",
+        headers={**AGENT, **json_type},
+        content=LONE_SURROGATE,
+    )
+    assert "invalid characters" in assert_error(reply, 422)
+    assert len(store.conversations.messages(conversation)) == 1
+    assert model.requests == []
+    # A real emoji (a surrogate pair in JSON) is a character like any other.
+    pair = send(
+        server, conversation, token, content=b'{"text": "hi \\ud83d\\ude00"}', headers=json_type
+    )
+    assert pair.status_code == 200, pair.text
+    assert store.conversations.messages(conversation)[1]["content"] == "hi \N{GRINNING FACE}"
+
+
+def test_a_multipart_text_that_is_not_utf8_is_never_a_5xx(
+    start_server: StartServer, store: Store
+) -> None:
+    model = ScriptedModel(ScriptedModel.text("Got it."))
+    server = start_server(model)
+    conversation, token = new_conversation(server)
+    response = send(
+        server,
+        conversation,
+        token,
+        data={"text": b"receipt \xed\xa0\x80"},  # a surrogate as UTF-8 would write it
+        files={"image": ("receipt.png", png_bytes(), "image/png")},
+    )
+    assert response.status_code < 500, response.text
+    assert "\ud800" not in str(store.conversations.messages(conversation))
