@@ -40,7 +40,8 @@ from starlette.types import Receive, Scope, Send
 
 from helpline.server.testing import LiveServer
 
-ToolCallShape = Literal["xai", "openai", "no_index", "interleaved"]
+ToolCallShape = Literal["xai", "openai", "no_index", "interleaved", "same_index"]
+ReasoningField = Literal["reasoning_content", "reasoning"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class StreamedReply:
     """A model answer: ``deltas`` streamed as chunks, or ``message`` as one JSON completion.
 
     ``cut_after`` drops the connection after that many deltas, without finishing the body.
+    ``usage`` replaces the plausible counts of the last chunk, verbatim. ``after_deltas``
+    are raw SSE bytes sent after the deltas; ``finishes=False`` ends the body there.
     """
 
     deltas: tuple[dict[str, Any], ...]
@@ -55,6 +58,9 @@ class StreamedReply:
     finish_reason: str
     delay: float = 0.0
     cut_after: int | None = None
+    usage: Any = None
+    after_deltas: bytes = b""
+    finishes: bool = True
 
 
 @dataclass(frozen=True)
@@ -94,20 +100,76 @@ def _split(content: str | Sequence[str]) -> list[str]:
 
 
 def text_reply(
-    content: str | Sequence[str], *, reasoning: str | None = None, delay: float = 0.0
+    content: str | Sequence[str],
+    *,
+    reasoning: str | None = None,
+    reasoning_field: ReasoningField = "reasoning_content",
+    finish_reason: str = "stop",
+    usage: Any = None,
+    delay: float = 0.0,
 ) -> StreamedReply:
     """A text answer; a string streams one word-ish token per chunk, a list one item per chunk.
 
-    ``reasoning`` streams as ``reasoning_content`` deltas before the text (as xAI does);
+    ``reasoning`` streams as ``reasoning_content`` deltas before the text (as xAI does), or
+    as ``reasoning`` deltas (as OpenRouter and vLLM do); ``finish_reason="length"`` is an
+    answer cut at the output limit; ``usage`` is the last chunk's usage, verbatim;
     ``delay`` seconds pass before each chunk, to pace the stream like a real model.
     """
     chunks = _split(content)
     thoughts = _split(reasoning) if reasoning else []
     message: dict[str, Any] = {"role": "assistant", "content": "".join(chunks)}
     if reasoning:
-        message["reasoning_content"] = reasoning
-    deltas = [{"reasoning_content": t} for t in thoughts] + [{"content": c} for c in chunks]
-    return StreamedReply(tuple(deltas), message, "stop", delay)
+        message[reasoning_field] = reasoning
+    deltas: list[dict[str, Any]] = [{reasoning_field: t} for t in thoughts]
+    deltas += [{"content": c} for c in chunks]
+    return StreamedReply(tuple(deltas), message, finish_reason, delay, usage=usage)
+
+
+def content_parts_reply(parts: Sequence[dict[str, Any]], *, delay: float = 0.0) -> StreamedReply:
+    """``delta.content`` as a list of content parts, one part per chunk: ``{"type": "text",
+    "text": …}`` parts, and the ``{"type": "thinking", "thinking": [...]}`` parts that
+    Mistral's reasoning models stream before the answer."""
+    message = {"role": "assistant", "content": list(parts)}
+    return StreamedReply(tuple({"content": [p]} for p in parts), message, "stop", delay)
+
+
+def stream_error_reply(
+    error: Mapping[str, Any], *, text: str = "", event: bool = False
+) -> StreamedReply:
+    """A 200 stream that ``text`` starts, then an error instead of the finish.
+
+    The error is a chunk ``{"error": error, "choices": [... "finish_reason": "error"]}``
+    (as OpenRouter sends it), or with ``event=True`` an SSE ``event: error`` whose data is
+    ``error`` itself (e.g. ``{"status": 503, "message": …}``).
+    """
+    if event:
+        tail = b"event: error\ndata: " + _dumps(error) + b"\n\n"
+    else:
+        choice = {"index": 0, "delta": {"content": ""}, "finish_reason": "error"}
+        chunk = {"object": "chat.completion.chunk", "error": error, "choices": [choice]}
+        tail = b"data: " + _dumps(chunk) + b"\n\n"
+    reply = text_reply(text)
+    return dataclasses.replace(
+        reply, deltas=reply.deltas if text else (), after_deltas=tail, finishes=False
+    )
+
+
+def raw_chunk_reply(data: bytes, *, text: str = "") -> StreamedReply:
+    """A stream that ``text`` starts, then one ``data:`` line carrying ``data`` verbatim
+    (``b"[1]"``, ``b"not json"`` …), then the usual finish and ``[DONE]``."""
+    reply = text_reply(text)
+    return dataclasses.replace(
+        reply, deltas=reply.deltas if text else (), after_deltas=b"data: " + data + b"\n\n"
+    )
+
+
+def deltas_reply(
+    deltas: Sequence[dict[str, Any]], *, finish_reason: str = "stop", usage: Any = None
+) -> StreamedReply:
+    """The given ``delta`` objects streamed verbatim, one per chunk (for shapes the other
+    helpers do not make, such as a malformed field)."""
+    message = {"role": "assistant", "content": None}
+    return StreamedReply(tuple(deltas), message, finish_reason, usage=usage)
 
 
 def json_reply(data: Any, *, delay: float = 0.0) -> StreamedReply:
@@ -121,6 +183,8 @@ def tool_call_reply(
     shape: ToolCallShape = "openai",
     text: str | None = None,
     fragment_size: int = 8,
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
+    finish_reason: str = "tool_calls",
     delay: float = 0.0,
 ) -> StreamedReply:
     """Tool calls ``(id, name, arguments_json)``, streamed the way a given provider does.
@@ -129,23 +193,31 @@ def tool_call_reply(
     - ``openai``: a header chunk (index, id, type, name, empty arguments), then argument
       fragments of ``fragment_size`` characters keyed by ``index`` only;
     - ``no_index``: like ``openai``, but the fragments carry no ``index`` key at all;
-    - ``interleaved``: like ``openai``, with the calls' chunks alternating between indexes.
+    - ``interleaved``: like ``openai``, with the calls' chunks alternating between indexes;
+    - ``same_index``: like ``openai``, but every call is ``index`` 0: only its new ``id``
+      tells a call from the one before.
 
-    ``text`` streams as content before the calls.
+    ``text`` streams as content before the calls. ``extra`` adds a provider's own keys to
+    a call's first chunk, by call id (a ``function`` key adds to the function), e.g.
+    Gemini's ``{"extra_content": {"google": {"thought_signature": …}}}``.
     """
     per_call: list[list[dict[str, Any]]] = []
-    for index, (call_id, name, arguments) in enumerate(calls):
+    for number, (call_id, name, arguments) in enumerate(calls):
+        index = 0 if shape == "same_index" else number
+        own = dict((extra or {}).get(call_id, {}))
+        function_extra = own.pop("function", {})
         if shape == "xai":
-            function = {"name": name, "arguments": arguments}
+            function = {"name": name, "arguments": arguments, **function_extra}
             per_call.append(
-                [{"index": index, "id": call_id, "type": "function", "function": function}]
+                [{"index": index, "id": call_id, "type": "function", "function": function, **own}]
             )
             continue
         header = {
             "index": index,
             "id": call_id,
             "type": "function",
-            "function": {"name": name, "arguments": ""},
+            "function": {"name": name, "arguments": "", **function_extra},
+            **own,
         }
         pieces = [arguments[i : i + fragment_size] for i in range(0, len(arguments), fragment_size)]
         key = {} if shape == "no_index" else {"index": index}
@@ -165,7 +237,7 @@ def tool_call_reply(
             for i, n, a in calls
         ],
     }
-    return StreamedReply(tuple(deltas), message, "tool_calls", delay)
+    return StreamedReply(tuple(deltas), message, finish_reason, delay)
 
 
 def _column(rows: list[list[dict[str, Any]]], rank: int) -> list[dict[str, Any]]:
@@ -342,8 +414,11 @@ async def _wait(disconnected: asyncio.Future[Any], seconds: float) -> bool:
     return disconnected.done()
 
 
-def _usage(reply: StreamedReply, body: dict[str, Any]) -> dict[str, int]:
-    """Plausible counts: about four characters of prompt per token, one token per chunk."""
+def _usage(reply: StreamedReply, body: dict[str, Any]) -> Any:
+    """The reply's own usage, or plausible counts: about four characters of prompt per
+    token, one token per chunk."""
+    if reply.usage is not None:
+        return reply.usage
     prompt = max(1, len(json.dumps(body.get("messages", []))) // 4)
     completion = len(reply.deltas)
     return {
@@ -381,7 +456,10 @@ async def _stream(
         await send({"type": "http.response.body", "body": data, "more_body": True})
     if reply.cut_after is not None:
         return
-    tail = event({}, reply.finish_reason)
+    if not reply.finishes:
+        await send({"type": "http.response.body", "body": reply.after_deltas})
+        return
+    tail = reply.after_deltas + event({}, reply.finish_reason)
     if with_usage:
         tail += b"data: " + _dumps({**head, "choices": [], "usage": _usage(reply, body)}) + b"\n\n"
     await send({"type": "http.response.body", "body": tail + b"data: [DONE]\n\n"})

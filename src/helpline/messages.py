@@ -41,21 +41,34 @@ ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
 
 
 class FunctionCall(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Providers add their own keys (kept and sent back unchanged, or they reject the call).
+    model_config = ConfigDict(frozen=True, extra="allow")
     name: str
     arguments: str
     """JSON text, exactly as the model produced it (it may be malformed)."""
 
 
 class ToolCall(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Providers add their own keys, e.g. Gemini's ``extra_content.google.thought_signature``,
+    # and reject the follow-up request unless they come back unchanged: they are kept.
+    model_config = ConfigDict(frozen=True, extra="allow")
     id: str
     type: Literal["function"] = "function"
     function: FunctionCall
 
     @classmethod
-    def make(cls, id: str, name: str, arguments: str) -> ToolCall:
-        return cls(id=id, function=FunctionCall(name=name, arguments=arguments))
+    def make(
+        cls,
+        id: str,
+        name: str,
+        arguments: str,
+        *,
+        extra: dict[str, Any] | None = None,
+        function_extra: dict[str, Any] | None = None,
+    ) -> ToolCall:
+        """A call; ``extra`` and ``function_extra`` are the provider's own keys, kept as sent."""
+        function = FunctionCall(name=name, arguments=arguments, **(function_extra or {}))
+        return cls(id=id, function=function, **(extra or {}))
 
 
 class SystemMessage(_Message):

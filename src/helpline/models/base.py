@@ -30,20 +30,33 @@ class ToolCallReady:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Token counts for one model request."""
+    """Token counts for one model request.
+
+    ``total_tokens`` is the provider's own total when it reports one: reasoning models may
+    count tokens that are in neither the prompt nor the completion. Left at 0, it is the
+    prompt plus the completion.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    total_tokens: int = 0
+    reasoning_tokens: int = 0
+    """Tokens the model spent thinking (``completion_tokens_details.reasoning_tokens``)."""
+    cached_prompt_tokens: int = 0
+    """Prompt tokens served from the provider's cache (``prompt_tokens_details.cached_tokens``)."""
+
+    def __post_init__(self) -> None:
+        if not self.total_tokens:
+            object.__setattr__(self, "total_tokens", self.prompt_tokens + self.completion_tokens)
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             self.prompt_tokens + other.prompt_tokens,
             self.completion_tokens + other.completion_tokens,
+            self.total_tokens + other.total_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+            self.cached_prompt_tokens + other.cached_prompt_tokens,
         )
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
 
 
 @dataclass(frozen=True, slots=True)

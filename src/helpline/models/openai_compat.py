@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import logging
 import random
 import secrets
 import time
@@ -34,8 +35,13 @@ from helpline.models.base import (
 )
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+DEFAULT_MAX_OUTPUT_TOKENS = 4096
+"""Room for a support answer, and for the thinking that reasoning models count in it."""
 _MAX_RETRY_AFTER = 60.0
 _MAX_LINE_BYTES = 16 * 1024 * 1024
+_SHOWN_CHUNK_CHARS = 300
+_log = logging.getLogger("helpline")
+_SSE_FIELDS = (b"data:", b"event:")
 
 
 class _IncompleteStream(Exception):
@@ -49,51 +55,118 @@ class _RetryableStatus(Exception):
         self.retry_after = retry_after
 
 
+class MalformedStream(ModelError):
+    """The provider sent a chunk that is not a chat-completions chunk; retrying won't help."""
+
+    def __init__(self, problem: str, payload: bytes) -> None:
+        super().__init__(
+            f"The assistant's model sent a reply that could not be read ({problem}). "
+            "Please try again; if it keeps happening, the operator should check that "
+            "HELPLINE_BASE_URL and HELPLINE_MODEL name an OpenAI-compatible chat model."
+        )
+        self.problem = problem
+        self.payload = payload
+
+
+class _Malformed(Exception):
+    """Raised while reading one chunk; the chunk's text is attached where it is caught."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+_KINDS = {str: "text", int: "a number", float: "a number", bool: "true/false", list: "a list"}
+
+
+def _kind(value: object) -> str:
+    """What a JSON value is, in words, for saying what a provider sent instead."""
+    if value is None:
+        return "null"
+    return _KINDS.get(type(value), "an object")
+
+
+def _expect(value: Any, kind: type, where: str) -> Any:
+    """``value`` if it is ``None`` or of ``kind``; otherwise the chunk is malformed."""
+    if value is not None and type(value) is not kind:
+        raise _Malformed(f"{where} was {_kind(value)}, not {_KINDS.get(kind, 'an object')}")
+    return value
+
+
+_CALL_KEYS = frozenset({"index", "id", "type", "function"})
+_FUNCTION_KEYS = frozenset({"name", "arguments"})
+
+
 @dataclass
 class _PartialCall:
     id: str | None = None
     name: str = ""
     arguments: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    """The provider's own keys on the call (e.g. Gemini's ``extra_content``), sent back."""
+    function_extra: dict[str, Any] = field(default_factory=dict)
 
 
 class ToolCallAssembler:
     """Reassembles streamed tool-call deltas into complete calls.
 
     Handles a whole call in one chunk (xAI), argument fragments keyed by ``index``
-    (OpenAI), continuation fragments without an index, and interleaved parallel calls.
+    (OpenAI), continuation fragments without an index, interleaved parallel calls, and
+    servers that reuse one ``index`` for every call (a new ``id`` starts a new call, and
+    the fragments after it belong to it). Keys it does not know are kept on the call.
     """
 
     def __init__(self) -> None:
-        self._calls: dict[int, _PartialCall] = {}
-        self._last: int | None = None
+        self._calls: list[_PartialCall] = []
+        self._by_index: dict[int, _PartialCall] = {}
+        self._last: _PartialCall | None = None
 
     def add(self, deltas: list[dict[str, Any]]) -> None:
+        """Take one chunk's ``tool_calls``; raises ``_Malformed`` for a shape no server sends."""
+        if type(deltas) is not list:
+            raise _Malformed(f"delta.tool_calls was {_kind(deltas)}, not a list")
         for delta in deltas:
-            key = self._key_for(delta)
-            partial = self._calls.setdefault(key, _PartialCall())
-            if delta.get("id") and partial.id is None:
-                partial.id = delta["id"]
-            function = delta.get("function") or {}
-            if function.get("name") and not partial.name:
-                partial.name = function["name"]
-            if function.get("arguments"):
-                partial.arguments.append(function["arguments"])
-            self._last = key
+            if type(delta) is not dict:
+                raise _Malformed(f"a tool call delta was {_kind(delta)}, not an object")
+            call_id = _expect(delta.get("id"), str, "a tool call's id")
+            index = _expect(delta.get("index"), int, "a tool call's index")
+            function = _expect(delta.get("function"), dict, "a tool call's function") or {}
+            name = _expect(function.get("name"), str, "a tool call's function.name")
+            arguments = _expect(function.get("arguments"), str, "a tool call's arguments")
+            partial = self._partial_for(index, call_id)
+            if call_id and partial.id is None:
+                partial.id = call_id
+            if name and not partial.name:
+                partial.name = name
+            if arguments:
+                partial.arguments.append(arguments)
+            if not _CALL_KEYS.issuperset(delta):
+                partial.extra.update((k, v) for k, v in delta.items() if k not in _CALL_KEYS)
+            if not _FUNCTION_KEYS.issuperset(function):
+                partial.function_extra.update(
+                    (k, v) for k, v in function.items() if k not in _FUNCTION_KEYS
+                )
+            self._last = partial
 
-    def _key_for(self, delta: dict[str, Any]) -> int:
-        call_id = delta.get("id")
-        index = delta.get("index")
+    def _partial_for(self, index: int | None, call_id: str | None) -> _PartialCall:
+        """The call a delta belongs to, starting a new one where the delta says so."""
         if index is None:
             # No index: a new id starts a new call; anything else continues the last one.
-            starts_new = self._last is None or (
-                call_id is not None and call_id != self._calls[self._last].id
-            )
-            return len(self._calls) if starts_new else self._last  # type: ignore[return-value]
-        existing = self._calls.get(index)
-        if existing is not None and call_id and existing.id and existing.id != call_id:
-            # Some servers reuse index 0 for every whole call; a new id means a new call.
-            return max(self._calls) + 1
-        return int(index)
+            last = self._last
+            if last is not None and (call_id is None or call_id == last.id):
+                return last
+            return self._start()
+        existing = self._by_index.get(index)
+        if existing is None or (call_id and existing.id and existing.id != call_id):
+            # A new index, or an index reused with a new id: a new call, which the
+            # fragments that follow at this index continue.
+            existing = self._by_index[index] = self._start()
+        return existing
+
+    def _start(self) -> _PartialCall:
+        partial = _PartialCall()
+        self._calls.append(partial)
+        return partial
 
     def calls(self) -> list[ToolCall]:
         """The complete calls, in the order the model made them."""
@@ -102,8 +175,10 @@ class ToolCallAssembler:
                 id=partial.id or f"call_{secrets.token_hex(12)}",
                 name=partial.name,
                 arguments="".join(partial.arguments) or "{}",
+                extra=partial.extra,
+                function_extra=partial.function_extra,
             )
-            for _, partial in sorted(self._calls.items())
+            for partial in self._calls
         ]
 
 
@@ -140,6 +215,72 @@ _STATUS_ADVICE = {
     403: "the API key may not use this model: check the key's permissions or HELPLINE_MODEL",
     404: "the model or endpoint was not found: check HELPLINE_MODEL and HELPLINE_BASE_URL",
 }
+_DEFAULT_ADVICE = "check that HELPLINE_MODEL names a chat model that supports streaming and tools"
+
+_STATUS_WORDS = {
+    # OpenAI and Anthropic error types and codes, and Google's canonical status names.
+    "invalid_request_error": 400,
+    "context_length_exceeded": 400,
+    "invalid_argument": 400,
+    "failed_precondition": 400,
+    "authentication_error": 401,
+    "unauthenticated": 401,
+    "permission_error": 403,
+    "permission_denied": 403,
+    "not_found_error": 404,
+    "not_found": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "rate_limit_exceeded": 429,
+    "resource_exhausted": 429,
+    "server_error": 500,
+    "api_error": 500,
+    "internal": 500,
+    "internal_error": 500,
+    "overloaded_error": 503,
+    "unavailable": 503,
+    "deadline_exceeded": 504,
+}
+
+
+def _status_of(error: Mapping[str, Any]) -> int | None:
+    """The HTTP status an error object means, read from its ``code``, ``status`` or ``type``."""
+    for key in ("code", "status", "type"):
+        value = error.get(key)
+        if type(value) is str and value.isdigit():
+            value = int(value)
+        if type(value) is int and 400 <= value <= 599:
+            return value
+        if type(value) is str and (status := _STATUS_WORDS.get(value.lower())):
+            return status
+    return None
+
+
+def _event_error(payload: bytes) -> Exception:
+    """An SSE ``event: error``: its data is the error object, holds it under ``error``, or
+    is plain text."""
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        data = payload.decode(errors="replace")
+    if isinstance(data, dict):
+        return _stream_error(data.get("error") or data, data)
+    return _stream_error(data, {})
+
+
+def _stream_error(error: object, outer: Mapping[str, Any]) -> Exception:
+    """An error the provider sent inside a 200 stream, as its own status says: a retry for
+    429 and 5xx (and an error that names no status), a clear refusal for the rest."""
+    fields = error if isinstance(error, dict) else {}
+    status = _status_of(fields) or _status_of(outer) or 500
+    message = fields.get("message") if fields else error
+    detail = str(message or error)[:_SHOWN_CHUNK_CHARS]
+    if status in RETRYABLE_STATUS or status >= 500:
+        return _RetryableStatus(status, None, f"{detail} (sent inside the stream)")
+    advice = _STATUS_ADVICE.get(status, _DEFAULT_ADVICE)
+    return ModelError(
+        f"The model API stopped the answer with an error ({status}: {detail}); {advice}."
+    )
 
 
 class OpenAICompatModel:
@@ -156,9 +297,11 @@ class OpenAICompatModel:
         max_retries: int = 4,
         backoff: float = 0.5,
         max_backoff: float = 20.0,
+        max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
+        self.max_output_tokens = max_output_tokens
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -201,6 +344,7 @@ class OpenAICompatModel:
             "messages": messages,
             "stream": True,
             "stream_options": {"include_usage": True},
+            "max_tokens": self.max_output_tokens,
         }
         if tools:
             body["tools"] = tools
@@ -230,6 +374,14 @@ class OpenAICompatModel:
                     yielded = True
                     yield event
                 return
+            except MalformedStream as exc:
+                _log.error(
+                    "%s sent a malformed stream chunk (%s): %r",
+                    self.name,
+                    exc.problem,
+                    exc.payload[:_SHOWN_CHUNK_CHARS].decode(errors="replace"),
+                )
+                raise
             except (_RetryableStatus, _IncompleteStream, aiohttp.ClientError, TimeoutError) as exc:
                 if attempt >= self.max_retries:
                     raise ModelError(
@@ -259,10 +411,7 @@ class OpenAICompatModel:
                     raise _RetryableStatus(
                         response.status, _retry_after_seconds(response.headers), detail
                     )
-                advice = _STATUS_ADVICE.get(
-                    response.status,
-                    "check that HELPLINE_MODEL names a chat model that supports streaming and tools",
-                )
+                advice = _STATUS_ADVICE.get(response.status, _DEFAULT_ADVICE)
                 raise ModelError(
                     f"The model API refused the request (HTTP {response.status}: "
                     f"{detail}); {advice}."
@@ -271,8 +420,9 @@ class OpenAICompatModel:
                 yield event
 
 
-async def _data_lines(body: aiohttp.StreamReader) -> AsyncIterator[bytes]:
-    """The ``data:`` lines of a server-sent event stream, as soon as each is complete.
+async def _sse_lines(body: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """The ``data:`` and ``event:`` lines of a server-sent event stream, as soon as each is
+    complete.
 
     Reads whatever has arrived and splits it here: one wake-up per network read, where
     reading line by line costs one per line (and each event is two lines).
@@ -286,39 +436,61 @@ async def _data_lines(body: aiohttp.StreamReader) -> AsyncIterator[bytes]:
                 "Check HELPLINE_BASE_URL points at an OpenAI-compatible endpoint."
             )
         for line in complete:
-            if line.startswith(b"data:"):
+            if line.startswith(_SSE_FIELDS):
                 yield line
-    if pending.startswith(b"data:"):
+    if pending.startswith(_SSE_FIELDS):
         yield pending
 
 
 async def _parse_stream(body: aiohttp.StreamReader) -> AsyncIterator[ModelEvent]:
-    """Turn server-sent chunks into model events; raise if the stream stops early."""
+    """Turn server-sent chunks into model events; raise if the stream stops early, carries
+    an error, or sends something that is not a chat-completions chunk."""
     calls = ToolCallAssembler()
     finish_reason: str | None = None
     usage: Usage | None = None
     done = False
-    async for line in _data_lines(body):
+    event = b""
+    async for line in _sse_lines(body):
+        if line.startswith(b"event:"):
+            event = line[6:].strip()
+            continue
         payload = line[5:].strip()
         if payload == b"[DONE]":
             done = True
             break
-        chunk = orjson.loads(payload)
-        if chunk.get("error"):
-            raise _RetryableStatus(500, None, str(chunk["error"]))
-        if chunk.get("usage"):
-            usage = Usage(
-                prompt_tokens=chunk["usage"].get("prompt_tokens") or 0,
-                completion_tokens=chunk["usage"].get("completion_tokens") or 0,
-            )
-        for choice in chunk.get("choices") or ():
-            delta = choice.get("delta") or {}
-            if content := delta.get("content"):
-                yield TextDelta(content)
-            if tool_calls := delta.get("tool_calls"):
-                calls.add(tool_calls)
-            if choice.get("finish_reason"):
-                finish_reason = choice["finish_reason"]
+        if event:
+            if event == b"error":
+                raise _event_error(payload)
+            event = b""
+        try:
+            chunk = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            raise MalformedStream("a data line that is not JSON", payload) from None
+        if type(chunk) is not dict:
+            raise MalformedStream(f"a chunk that is {_kind(chunk)}, not an object", payload)
+        if error := chunk.get("error"):
+            raise _stream_error(error, chunk)
+        try:
+            if raw_usage := chunk.get("usage"):
+                usage = _read_usage(raw_usage)
+            for choice in _expect(chunk.get("choices"), list, "choices") or ():
+                if type(choice) is not dict:
+                    raise _Malformed(f"a choice was {_kind(choice)}, not an object")
+                delta = _expect(choice.get("delta"), dict, "a choice's delta") or {}
+                # Reasoning (reasoning_content, reasoning) is never the answer: not read.
+                content = delta.get("content")
+                if type(content) is str:
+                    if content:
+                        yield TextDelta(content)
+                elif content is not None:
+                    for text in _text_parts(content):
+                        yield TextDelta(text)
+                if tool_calls := delta.get("tool_calls"):
+                    calls.add(tool_calls)
+                if reason := choice.get("finish_reason"):
+                    finish_reason = _expect(reason, str, "finish_reason")
+        except _Malformed as exc:
+            raise MalformedStream(exc.problem, payload) from None
     if not done and finish_reason is None:
         raise _IncompleteStream("the stream ended before the answer was complete")
     for call in calls.calls():
@@ -326,6 +498,38 @@ async def _parse_stream(body: aiohttp.StreamReader) -> AsyncIterator[ModelEvent]
     if usage is not None:
         yield usage
     yield Finish(finish_reason or "stop")
+
+
+def _text_parts(content: object) -> list[str]:
+    """The answer's text in a list of content parts; thinking and other parts are not it."""
+    if type(content) is not list:
+        raise _Malformed(f"delta.content was {_kind(content)}, not text or a list of parts")
+    texts = []
+    for part in content:
+        if type(part) is not dict:
+            raise _Malformed(f"a content part was {_kind(part)}, not an object")
+        if part.get("type") == "text" and (text := _expect(part.get("text"), str, "a text part")):
+            texts.append(text)
+    return texts
+
+
+def _read_usage(raw: object) -> Usage:
+    """The provider's counts, its own total and its reasoning and cached tokens included."""
+    if type(raw) is not dict:
+        raise _Malformed(f"usage was {_kind(raw)}, not an object")
+    completion = _expect(raw.get("completion_tokens_details"), dict, "usage details") or {}
+    prompt = _expect(raw.get("prompt_tokens_details"), dict, "usage details") or {}
+    return Usage(
+        prompt_tokens=_count(raw, "prompt_tokens"),
+        completion_tokens=_count(raw, "completion_tokens"),
+        total_tokens=_count(raw, "total_tokens"),
+        reasoning_tokens=_count(completion, "reasoning_tokens"),
+        cached_prompt_tokens=_count(prompt, "cached_tokens"),
+    )
+
+
+def _count(counts: Mapping[str, Any], key: str) -> int:
+    return int(_expect(counts.get(key), int, f"usage's {key}") or 0)
 
 
 def _describe(exc: Exception) -> str:
