@@ -129,3 +129,20 @@ def test_a_multipart_text_that_is_not_utf8_is_never_a_5xx(
     )
     assert response.status_code < 500, response.text
     assert "\ud800" not in str(store.conversations.messages(conversation))
+
+
+def test_an_interrupted_photo_upload_is_a_4xx_asking_to_send_it_again(
+    start_server: StartServer, store: Store
+) -> None:
+    model = ScriptedModel()
+    server = start_server(model)
+    conversation, token = new_conversation(server)
+    photo = png_bytes((300, 200))
+    for cut in (photo[:60], photo[: len(photo) // 2]):
+        refused = send(
+            server, conversation, token, files={"image": ("receipt.png", cut, "image/png")}
+        )
+        message = assert_error(refused, 415)
+        assert "could not be read" in message and "Send the photo again" in message
+    assert len(store.conversations.messages(conversation)) == 1
+    assert model.requests == []

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import io
+import random
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 import zlib
@@ -27,6 +30,7 @@ from helpline.images import (
     normalize_image,
     read_local_image,
 )
+from helpline.images.normalize import check_image
 
 Route = Callable[[BaseHTTPRequestHandler], None]
 ALLOW_TEST_SERVER = AddressPolicy.allowing("127.0.0.2/32")
@@ -439,12 +443,114 @@ def png_claiming(width: int, height: int) -> bytes:
         (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "not an image Helpline can read"),
         (b"\0\0\0\x18ftypheic\0\0\0\0mif1heic", "HEIC photo"),
         (png_claiming(20_000, 20_000), "too many pixels"),
+        (png_claiming(8_000, 8_000), "too many pixels"),  # just over the cap, under Pillow's
+        (png_claiming(100_000, 100_000), "too many pixels"),
         (NOISY_JPEG[: len(NOISY_JPEG) // 2], "damaged or incomplete"),
     ],
 )
 def test_bad_image_bytes_are_refused(data: bytes, message: str) -> None:
     with pytest.raises(ImageError, match=message):
         normalize_image(data)
+
+
+def test_an_interrupted_upload_is_refused_as_unreadable_asking_to_send_it_again() -> None:
+    photo = encode(Image.effect_noise((300, 200), 60).convert("RGB"), "PNG")  # no EXIF chunk
+    with pytest.raises(ImageError) as refused:
+        normalize_image(photo[:60])
+    assert "could not be read" in str(refused.value)
+    assert "Send the photo again" in str(refused.value)
+
+
+def _damaged_versions(data: bytes, seed: int) -> Iterator[bytes]:
+    """Every truncation of `data` (in about 200 steps), then 200 copies with a few bytes changed."""
+    step = max(1, len(data) // 200)
+    yield from (data[:end] for end in range(0, len(data), step))
+    rng = random.Random(seed)
+    for _ in range(200):
+        damaged = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        yield bytes(damaged)
+
+
+def _photo(mode: str) -> Image.Image:
+    return Image.effect_noise((120, 80), 60).convert(mode)
+
+
+ROTATED = Image.Exif()
+ROTATED[0x0112] = 6  # EXIF orientation: rotate 90° to show upright
+
+
+@pytest.mark.parametrize(
+    "photo",
+    [
+        encode(_photo("RGB"), "PNG"),
+        encode(_photo("RGB"), "PNG", exif=ROTATED.tobytes()),
+        encode(_photo("RGB").convert("P"), "PNG"),
+        encode(_photo("RGB"), "JPEG"),
+        encode(_photo("RGB"), "JPEG", progressive=True, exif=ROTATED.tobytes()),
+        encode(_photo("CMYK"), "JPEG"),
+        encode(_photo("RGB"), "WEBP", exif=ROTATED.tobytes()),
+        encode(_photo("RGB").convert("P"), "GIF"),
+        encode(_photo("RGB"), "BMP"),
+        encode(_photo("RGB"), "TIFF", compression="tiff_lzw"),
+    ],
+    ids=[
+        "png",
+        "png-exif",
+        "png-palette",
+        "jpeg",
+        "jpeg-progressive-exif",
+        "jpeg-cmyk",
+        "webp",
+        "gif",
+        "bmp",
+        "tiff",
+    ],
+)
+def test_a_damaged_image_is_always_an_image_error(photo: bytes) -> None:
+    """Whatever part of the decode trips over the damage, the customer gets a clear refusal."""
+    for damaged in _damaged_versions(photo, seed=len(photo)):
+        for decode in (normalize_image, lambda data: check_image(data, "That image")):
+            try:
+                decode(damaged)
+            except ImageError as refusal:
+                assert "Share" in str(refusal) or "Send" in str(refusal)
+
+
+_MEASURE_DECODES = """
+import io, re, threading
+from pathlib import Path
+from PIL import Image
+from helpline.images import normalize_image
+
+png = io.BytesIO()
+Image.new("RGB", (4000, 3000), "white").save(png, "PNG")
+png = png.getvalue()
+# This process's peak memory (kB); ru_maxrss would start at the parent's peak.
+status = Path("/proc/self/status")
+peak = lambda: int(re.search(r"VmHWM:\\s+(\\d+)", status.read_text()).group(1))
+before = peak()
+normalize_image(png)
+one = peak() - before
+threads = [threading.Thread(target=normalize_image, args=(png,)) for _ in range(6)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(one, peak() - before)
+"""
+
+
+def test_concurrent_decodes_are_bounded_so_memory_is_too() -> None:
+    """Six uploads of a small file that decodes to 36 MB of pixels, at once: only a couple of
+    them decode at a time, so the process's peak memory is a couple of decodes', not six."""
+    measured = subprocess.run(
+        [sys.executable, "-c", _MEASURE_DECODES], capture_output=True, text=True, check=True
+    )
+    one, six = (int(kilobytes) for kilobytes in measured.stdout.split())
+    assert one > 30_000  # the measurement sees a decode
+    assert six < 3.5 * one, (one, six)
 
 
 # --- local files ---------------------------------------------------------------------------

@@ -1,16 +1,17 @@
 """Check image bytes and turn them into what models and OCR read: upright JPEG or PNG, bounded.
 
-Only raster formats a photo can arrive in are opened, and a file is refused before decoding
-when it has too many pixels.
+Only raster formats a photo can arrive in are opened, a file is refused before decoding
+when it has too many pixels, and only a few images decode at once.
 """
 
 from __future__ import annotations
 
 import io
+import threading
 from dataclasses import dataclass
 from typing import cast
 
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps
 
 from helpline.images.errors import ImageError
 
@@ -19,6 +20,10 @@ DEFAULT_MAX_PIXELS = 60_000_000
 
 SUPPORTED_FORMATS = "JPEG, PNG, WebP, GIF, BMP or TIFF"
 """The accepted formats as refusals name them."""
+
+DECODE_CONCURRENCY = 2
+"""Images decoded at once in this process: a small file can decode to hundreds of MB."""
+_decode_slots = threading.BoundedSemaphore(DECODE_CONCURRENCY)
 
 Image.init()
 # Only raster formats a photo can arrive in; never the plugins that shell out (EPS) or parse
@@ -56,30 +61,40 @@ def normalize_image(
 
     JPEG and PNG that need no change are returned byte for byte (after a full decode, so a
     truncated file is caught here). Other formats become JPEG, or PNG when they have
-    transparency; a PNG stays PNG so receipt text keeps its sharp edges.
+    transparency; a PNG stays PNG so receipt text keeps its sharp edges. At most
+    `DECODE_CONCURRENCY` images decode at once, across threads; the others wait their turn.
     """
     what = "That file"
     with _open(data, what) as image:
         width, height = image.size
         if width * height > max_pixels:
             raise _too_many_pixels(what)
-        source_format = "JPEG" if image.format == "MPO" else image.format
-        upright = image.getexif().get(ExifTags.Base.Orientation, 1) == 1
-        scale = min(1.0, max_side / max(width, height))
-        # CMYK JPEG is valid but many viewers and vision models render it wrongly.
-        unchanged = (
-            source_format in ("JPEG", "PNG") and upright and scale == 1.0 and image.mode != "CMYK"
-        )
-        if scale < 1.0:
-            # JPEG can decode at 1/2, 1/4 or 1/8 scale directly: much faster on big scans.
-            image.draft(None, (round(width * scale), round(height * scale)))
-        try:
-            image.load()
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise _damaged(what) from exc
-        if unchanged:
-            return NormalizedImage(data, f"image/{str(source_format).lower()}", width, height)
-        fixed = ImageOps.exif_transpose(image)
+        with _decode_slots:
+            try:
+                return _normalized(image, data, max_side)
+            except MemoryError:
+                raise
+            except Exception as exc:  # Pillow's plugins raise assorted types for corrupt files
+                raise _damaged(what) from exc
+
+
+def _normalized(image: Image.Image, data: bytes, max_side: int) -> NormalizedImage:
+    """Decode the opened `image` (whose bytes are `data`) and bring it within bounds."""
+    width, height = image.size
+    source_format = "JPEG" if image.format == "MPO" else image.format
+    upright = image.getexif().get(ExifTags.Base.Orientation, 1) == 1
+    scale = min(1.0, max_side / max(width, height))
+    # CMYK JPEG is valid but many viewers and vision models render it wrongly.
+    unchanged = (
+        source_format in ("JPEG", "PNG") and upright and scale == 1.0 and image.mode != "CMYK"
+    )
+    if scale < 1.0:
+        # JPEG can decode at 1/2, 1/4 or 1/8 scale directly: much faster on big scans.
+        image.draft(None, (round(width * scale), round(height * scale)))
+    image.load()
+    if unchanged:
+        return NormalizedImage(data, f"image/{str(source_format).lower()}", width, height)
+    fixed = ImageOps.exif_transpose(image)
     if fixed.mode not in ("RGB", "RGBA", "L", "LA"):  # palette, CMYK, 1-bit, 16-bit …
         fixed = fixed.convert("RGBA" if _has_transparency(fixed) else "RGB")
     if scale < 1.0:
@@ -101,7 +116,7 @@ def _open(data: bytes, what: str) -> Image.Image:
         return Image.open(io.BytesIO(data), formats=_READABLE_FORMATS)
     except Image.DecompressionBombError as exc:
         raise _too_many_pixels(what) from exc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except Exception as exc:  # UnidentifiedImageError, or a plugin tripping over a bad header
         raise ImageError(
             f"{what} is not an image Helpline can read. Share a {SUPPORTED_FORMATS} photo of the "
             "receipt."
@@ -116,7 +131,8 @@ def _too_many_pixels(what: str) -> ImageError:
 
 def _damaged(what: str) -> ImageError:
     return ImageError(
-        f"{what} is damaged or incomplete. Share the photo again or upload it instead."
+        f"{what} could not be read: it is damaged or incomplete (an upload cut off part-way "
+        "does this). Send the photo again."
     )
 
 
