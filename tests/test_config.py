@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpline.config import XAI_BASE_URL, Settings
+from helpline.config import XAI_BASE_URL, ConfigError, Settings
 from helpline.models.openai_compat import OpenAICompatModel
 
 VARIABLES = (
@@ -19,6 +19,7 @@ VARIABLES = (
     "HELPLINE_ADMIN_KEY",
     "HELPLINE_GGUF",
     "HELPLINE_PROFILE",
+    "HELPLINE_MAX_OUTPUT_TOKENS",
 )
 
 
@@ -64,3 +65,33 @@ def test_a_base_url_wins_over_an_xai_key(monkeypatch: pytest.MonkeyPatch, tmp_pa
     settings = Settings.from_env(tmp_path / ".env")
     assert settings.backend == "openai-compatible"
     assert settings.build_vision_model() is None  # an arbitrary endpoint: read receipts offline
+
+
+def test_the_output_limit_reaches_both_models(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XAI_API_KEY", "xai-secret")
+    monkeypatch.setenv("HELPLINE_MAX_OUTPUT_TOKENS", "1500")
+    settings = Settings.from_env(tmp_path / ".env")
+    model, vision = settings.build_model(), settings.build_vision_model()
+    assert isinstance(model, OpenAICompatModel) and isinstance(vision, OpenAICompatModel)
+    assert model.max_output_tokens == vision.max_output_tokens == 1500
+    assert model.request_body([], None, None)["max_tokens"] == 1500
+
+
+def test_without_an_output_limit_set_the_default_is_sent(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XAI_API_KEY", "xai-secret")
+    model = Settings.from_env(tmp_path / ".env").build_model()
+    assert isinstance(model, OpenAICompatModel)
+    assert model.request_body([], None, None)["max_tokens"] == 4096
+
+
+@pytest.mark.parametrize("value", ["lots", "0", "-5", "2.5"])
+def test_an_unusable_output_limit_says_what_to_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str
+) -> None:
+    monkeypatch.setenv("HELPLINE_MAX_OUTPUT_TOKENS", value)
+    with pytest.raises(ConfigError, match=r"HELPLINE_MAX_OUTPUT_TOKENS is .*whole number"):
+        Settings.from_env(tmp_path / ".env")

@@ -48,9 +48,12 @@ EXIT_WORDS = frozenset({"exit", "quit", "bye", ":q"})
 
 
 def _settings(**flags: str | None) -> Settings:
-    from helpline.config import Settings
+    from helpline.config import ConfigError, Settings
 
-    return Settings.from_env().override(**flags)
+    try:
+        return Settings.from_env().override(**flags)
+    except ConfigError as exc:
+        _fail(str(exc))
 
 
 def _open_store(settings: Settings) -> Store:

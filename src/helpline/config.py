@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from helpline.models.base import ChatModel
@@ -15,6 +16,10 @@ XAI_DEFAULT_MODEL = "grok-4"
 XAI_DEFAULT_VISION_MODEL = "grok-4"
 
 BackendKind = Literal["xai", "openai-compatible", "gguf", "offline"]
+
+
+class ConfigError(ValueError):
+    """A setting's value cannot be used; the message names it and says what to set."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,8 @@ class Settings:
     admin_key: str | None = None
     gguf: str | None = None
     profile: str | None = None
+    max_output_tokens: int | None = None
+    """The most tokens one model answer may use (``max_tokens``); unset: the backend's default."""
 
     @classmethod
     def from_env(cls, env_file: Path | None = Path(".env")) -> Settings:
@@ -52,11 +59,13 @@ class Settings:
             admin_key=get("HELPLINE_ADMIN_KEY"),
             gguf=get("HELPLINE_GGUF"),
             profile=get("HELPLINE_PROFILE"),
+            max_output_tokens=_positive_int("HELPLINE_MAX_OUTPUT_TOKENS", get),
         )
 
     def override(self, **values: str | None) -> Settings:
         """A copy with the given non-empty values replaced (for command-line flags)."""
-        return replace(self, **{k: v for k, v in values.items() if v})
+        changes: dict[str, Any] = {k: v for k, v in values.items() if v}
+        return replace(self, **changes)
 
     @property
     def backend(self) -> BackendKind:
@@ -92,7 +101,7 @@ class Settings:
         from helpline.models.openai_compat import OpenAICompatModel
 
         base_url, api_key, model = self.endpoint()
-        return OpenAICompatModel(base_url, model, api_key)
+        return OpenAICompatModel(base_url, model, api_key, **self._output_limit())
 
     def build_vision_model(self) -> ChatModel | None:
         """The model that reads images, or ``None`` to read receipts offline with OCR."""
@@ -103,4 +112,25 @@ class Settings:
         from helpline.models.openai_compat import OpenAICompatModel
 
         base_url, api_key, _ = self.endpoint()
-        return OpenAICompatModel(base_url, self.vision_model or XAI_DEFAULT_VISION_MODEL, api_key)
+        vision_model = self.vision_model or XAI_DEFAULT_VISION_MODEL
+        return OpenAICompatModel(base_url, vision_model, api_key, **self._output_limit())
+
+    def _output_limit(self) -> dict[str, int]:
+        return {"max_output_tokens": self.max_output_tokens} if self.max_output_tokens else {}
+
+
+def _positive_int(name: str, get: Callable[[str], str | None]) -> int | None:
+    """A whole number above zero from the environment, or ``None`` when unset."""
+    value = get(name)
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ConfigError(
+            f"{name} is {value!r}; set it to a whole number of tokens above 0, such as 4096, "
+            "or leave it unset for the default."
+        )
+    return number
