@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from helpline.assistant import MODEL_DOWN_REPLY, ROUND_LIMIT_REPLY, Assistant
+import pytest
+from prometheus_client import REGISTRY
+
+from helpline.assistant import FAILED_REPLY, MODEL_DOWN_REPLY, ROUND_LIMIT_REPLY, Assistant
 from helpline.events import TurnDone, TurnError, TurnEvent, TurnRestart, TurnText, TurnToolResult
 from helpline.messages import UserMessage, from_wire, unanswered_tool_calls
 from helpline.models.base import (
@@ -87,17 +91,78 @@ async def test_customer_message_is_stored_before_the_model_is_called(store: Stor
     assert seen == [["system", "user"]]
 
 
-async def test_model_failure_keeps_the_customer_message(store: Store) -> None:
-    assistant = Assistant(ScriptedModel(), store)  # no replies: the model fails
+async def test_model_failure_stores_the_apology_after_the_customer_message(store: Store) -> None:
+    model = ScriptedModel()  # no replies: the model fails
+    assistant = Assistant(model, store, turn_wait_seconds=0)
     conversation_id = assistant.new_conversation()
     events = await _turn(assistant, conversation_id, "my order never came")
     assert isinstance(events[-1], TurnError)
     assert events[-1].message == MODEL_DOWN_REPLY  # the customer sees no internals
     assert "no reply left" in (events[-1].detail or "")
-    assert store.conversations.messages(conversation_id)[-1] == {
-        "role": "user",
-        "content": "my order never came",
-    }
+    assert store.conversations.messages(conversation_id)[1:] == [
+        {"role": "user", "content": "my order never came"},
+        {"role": "assistant", "content": MODEL_DOWN_REPLY},  # what the customer saw
+    ]
+    model.replies.append(ScriptedModel.text("It's on its way."))  # the lease was given back
+    assert _answer(await _turn(assistant, conversation_id, "hello?")) == "It's on its way."
+
+
+class _BrokenModel(ScriptedModel):
+    """Starts answering, then fails: with a ModelError, or with a bug (any other exception)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    async def stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ModelEvent]:  # type: ignore[override]
+        yield TextDelta("Let me ")
+        raise self.error
+
+
+async def test_an_unexpected_error_ends_the_turn_with_a_stored_apology(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    crashed_before = _turns_counted("crashed")
+    assistant = Assistant(_BrokenModel(KeyError("choices")), store, turn_wait_seconds=0)
+    conversation_id = assistant.new_conversation()
+    with caplog.at_level(logging.ERROR, logger="helpline"):
+        events = await _turn(assistant, conversation_id, "where is my order?")
+    assert events[-1] == TurnError(FAILED_REPLY, detail="The turn failed (KeyError: 'choices').")
+    (logged,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert conversation_id in logged.getMessage() and "failed unexpectedly" in logged.getMessage()
+    assert logged.exc_info is not None  # the operator gets the traceback
+    assert store.conversations.messages(conversation_id)[1:] == [
+        {"role": "user", "content": "where is my order?"},
+        {"role": "assistant", "content": FAILED_REPLY},
+    ]
+    assert _turns_counted("crashed") == crashed_before + 1
+    assistant.model = ScriptedModel(ScriptedModel.text("Found it."))
+    assert _answer(await _turn(assistant, conversation_id, "again")) == "Found it."
+
+
+async def test_a_model_error_after_a_tool_round_keeps_the_round_and_its_results(
+    sqlite_store: Store,
+) -> None:
+    class FailsSecond(ScriptedModel):
+        async def stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ModelEvent]:  # type: ignore[override]
+            if self.requests:
+                raise ModelError("The provider sent a malformed chunk.")
+            async for event in super().stream(*args, **kwargs):
+                yield event
+
+    model = FailsSecond(ScriptedModel.call("create_customer_ticket", name="Omar", issue="login"))
+    assistant = Assistant(model, sqlite_store, [create_customer_ticket])
+    conversation_id = assistant.new_conversation()
+    events = await _turn(assistant, conversation_id, "I can't log in, I'm Omar")
+    assert events[-1] == TurnError(MODEL_DOWN_REPLY, detail="The provider sent a malformed chunk.")
+    messages = [from_wire(m) for m in sqlite_store.conversations.messages(conversation_id)]
+    assert [m.role for m in messages] == ["system", "user", "assistant", "tool", "assistant"]
+    assert not unanswered_tool_calls(messages)
+    assert messages[-1].content == MODEL_DOWN_REPLY
+
+
+def _turns_counted(outcome: str) -> float:
+    return REGISTRY.get_sample_value("helpline_turns_total", {"outcome": outcome}) or 0.0
 
 
 async def test_parallel_tool_calls_run_concurrently_and_answer_in_call_order(

@@ -148,7 +148,10 @@ def test_a_model_outage_is_a_plain_error_event_and_the_message_is_kept(
     events = events_of(send(server, conversation, token, json={"text": "Where is my order?"}))
     assert [(e.event, e.data) for e in events] == [("error", {"message": MODEL_DOWN_REPLY})]
     stored = store.conversations.messages(conversation)
-    assert stored[-1] == {"role": "user", "content": "Where is my order?"}
+    assert stored[-2:] == [
+        {"role": "user", "content": "Where is my order?"},
+        {"role": "assistant", "content": MODEL_DOWN_REPLY},  # the apology the customer saw
+    ]
 
 
 def test_tool_call_turn_files_a_ticket(start_server: StartServer, store: Store) -> None:

@@ -4,6 +4,11 @@ Every message is persisted as soon as it is complete: the customer's words befor
 model is called, an assistant message with tool calls together with all its tool
 results (one transaction), the final answer when it ends. A turn runs in its own task,
 so a surface that stops listening (a closed browser tab) never cuts a turn in half.
+
+A turn holds its conversation by a short lease in the database, renewed while it runs, so
+a worker that dies mid-turn frees the conversation within seconds. A turn that fails
+stores the apology the customer saw as its answer. What one model reply may cost is
+capped: its text, the tool calls it makes at once, and each tool result stored.
 """
 
 from __future__ import annotations
@@ -31,18 +36,27 @@ from helpline.metrics import TurnMeter
 from helpline.models.base import (
     ChatModel,
     ModelError,
+    ModelEvent,
     StreamRestart,
     TextDelta,
     ToolCallReady,
     Usage,
 )
 from helpline.store import WAITING_FOR_AGENT, ConversationGone, Store, TurnStart
-from helpline.tools import Tool, ToolContext, Toolset
+from helpline.tools import Tool, ToolContext, Toolset, error_result
 
 _log = logging.getLogger("helpline")
 
 DEFAULT_MAX_ROUNDS = 8
-TURN_LEASE = timedelta(minutes=5)
+DEFAULT_MAX_TOOL_CALLS = 8
+"""Tool calls run from one model reply; the rest are answered with an error, not run."""
+DEFAULT_MAX_REPLY_CHARS = 32_000
+"""Characters of answer text stored (and streamed) from one model reply."""
+DEFAULT_MAX_TOOL_RESULT_CHARS = 32_000
+"""Characters of one tool result stored (and sent to the model on every later turn)."""
+TURN_LEASE_SECONDS = 15.0
+"""How long a turn's lease lasts unless renewed: a dead worker's conversation is free again
+this long after its last renewal. A running turn renews it every third of that."""
 TURN_WAIT_SECONDS = 120.0
 
 
@@ -70,6 +84,19 @@ NOT_SAVED_REPLY = (
 WITH_AGENT_REPLY = (
     "Thanks, your message is with our support team. A person will reply here as soon as they can."
 )
+FAILED_REPLY = (
+    "Sorry, something went wrong on our side while answering. Your message is saved; "
+    "please try again in a minute, or ask for a person if it keeps happening."
+)
+REPLY_CUT_MARKER = "\n\n[The answer was cut here: it was too long.]"
+TOOL_RESULT_CUT_MARKER = "\n[The result was cut here: it was too long.]"
+
+
+def too_many_tool_calls(limit: int) -> str:
+    """The result the model reads for each call beyond the cap (the call was not run)."""
+    return error_result(
+        f"too many tool calls in one reply; this call was not run. Make at most {limit} at once."
+    )
 
 
 class Assistant:
@@ -84,6 +111,10 @@ class Assistant:
         *,
         vision_model: ChatModel | None = None,
         max_rounds: int = DEFAULT_MAX_ROUNDS,
+        max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS,
+        max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
+        max_tool_result_chars: int = DEFAULT_MAX_TOOL_RESULT_CHARS,
+        turn_lease_seconds: float = TURN_LEASE_SECONDS,
         turn_wait_seconds: float = TURN_WAIT_SECONDS,
         local_files_allowed: bool = False,
     ) -> None:
@@ -93,6 +124,10 @@ class Assistant:
         self.tools = tools if isinstance(tools, Toolset) else Toolset(tools)
         self.system_prompt = system_prompt
         self.max_rounds = max_rounds
+        self.max_tool_calls = max_tool_calls
+        self.max_reply_chars = max_reply_chars
+        self.max_tool_result_chars = max_tool_result_chars
+        self.turn_lease = timedelta(seconds=turn_lease_seconds)
         self.turn_wait_seconds = turn_wait_seconds
         """How long a message waits for the answer to another one in its conversation."""
         self.local_files_allowed = local_files_allowed
@@ -132,40 +167,108 @@ class Assistant:
         crashed = False
         try:
             async with self._local_lock(conversation_id):
-                try:
-                    start = await self._begin_turn(conversation_id, holder, message)
-                except ConversationGone:
-                    emit(TurnError(GONE_REPLY, refused="gone"))
-                    return
-                except Exception as exc:  # nothing is stored: the customer must resend
-                    _log.exception(
-                        "Conversation %s: the message could not be stored", conversation_id
-                    )
-                    detail = f"The database failed ({type(exc).__name__}: {exc})."
-                    emit(TurnError(NOT_SAVED_REPLY, detail=detail, refused="unavailable"))
-                    return
+                start = await self._start(conversation_id, holder, message, emit)
                 if start is None:
-                    emit(TurnError(BUSY_REPLY, refused="busy"))
                     return
-                try:
-                    if start.status == WAITING_FOR_AGENT:
-                        await self._keep_for_agent(conversation_id, holder, emit)
-                    else:
-                        await self._turn(conversation_id, holder, start.history, emit)
-                except BaseException:
-                    await self.store.call(
-                        self.store.conversations.release_turn, conversation_id, holder
-                    )
-                    raise
-        except ModelError as exc:
-            _log.warning("Conversation %s: %s", conversation_id, exc)
-            emit(TurnError(MODEL_DOWN_REPLY, detail=str(exc)))
+                async with self._lease_renewed(conversation_id, holder):
+                    try:
+                        await self._answer(conversation_id, holder, start, emit)
+                    except Exception as exc:
+                        crashed = not isinstance(exc, ModelError)
+                        await self._fail(conversation_id, holder, exc, emit)
+                    except BaseException:  # cancelled: the next message need not wait
+                        await self.store.call(
+                            self.store.conversations.release_turn, conversation_id, holder
+                        )
+                        raise
         except BaseException:
             crashed = True
             raise
         finally:
             meter.ended(crashed=crashed)
             queue.put_nowait(None)
+
+    async def _start(
+        self, conversation_id: str, holder: str, message: UserMessage, emit: Emit
+    ) -> TurnStart | None:
+        """Take the lease and store the message; ``None`` (the customer told why and that
+        they must send it again) if it could not be stored."""
+        try:
+            start = await self._begin_turn(conversation_id, holder, message)
+        except ConversationGone:
+            emit(TurnError(GONE_REPLY, refused="gone"))
+            return None
+        except Exception as exc:  # nothing is stored: the customer must resend
+            _log.exception("Conversation %s: the message could not be stored", conversation_id)
+            detail = f"The database failed ({type(exc).__name__}: {exc})."
+            emit(TurnError(NOT_SAVED_REPLY, detail=detail, refused="unavailable"))
+            return None
+        if start is None:
+            emit(TurnError(BUSY_REPLY, refused="busy"))
+        return start
+
+    async def _answer(
+        self, conversation_id: str, holder: str, start: TurnStart, emit: Emit
+    ) -> None:
+        if start.status == WAITING_FOR_AGENT:
+            await self._keep_for_agent(conversation_id, holder, emit)
+        else:
+            await self._turn(conversation_id, holder, start.history, emit)
+
+    async def _fail(self, conversation_id: str, holder: str, exc: Exception, emit: Emit) -> None:
+        """End a failed turn with an apology, stored as its answer (what the customer saw)."""
+        if isinstance(exc, ModelError):
+            _log.warning("Conversation %s: the model failed: %s", conversation_id, exc)
+            apology, detail = MODEL_DOWN_REPLY, str(exc)
+        else:
+            _log.error(
+                "Conversation %s: the turn failed unexpectedly; the customer was told to try again",
+                conversation_id,
+                exc_info=exc,
+            )
+            apology, detail = FAILED_REPLY, f"The turn failed ({type(exc).__name__}: {exc})."
+        try:
+            await self._end_turn(
+                conversation_id, holder, AssistantMessage(content=apology), Usage()
+            )
+        except Exception:
+            _log.exception(
+                "Conversation %s: the apology could not be stored; the conversation is free "
+                "again when its lease expires",
+                conversation_id,
+            )
+        emit(TurnError(apology, detail=detail))
+
+    @asynccontextmanager
+    async def _lease_renewed(self, conversation_id: str, holder: str) -> AsyncIterator[None]:
+        """Keep the turn's short lease while the turn runs (renewed in a task beside it)."""
+        renewal = asyncio.create_task(self._renew_lease(conversation_id, holder))
+        try:
+            yield
+        finally:
+            renewal.cancel()
+
+    async def _renew_lease(self, conversation_id: str, holder: str) -> None:
+        every = self.turn_lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                kept = await self.store.call(
+                    self.store.conversations.renew_turn, conversation_id, holder, self.turn_lease
+                )
+            except Exception:
+                _log.exception(
+                    "Conversation %s: the turn's lease could not be renewed", conversation_id
+                )
+                continue
+            if not kept:
+                _log.warning(
+                    "Conversation %s: the turn lost its lease (it was not renewed for %s); "
+                    "another message may be answered at the same time",
+                    conversation_id,
+                    self.turn_lease,
+                )
+                return
 
     @asynccontextmanager
     async def _local_lock(self, conversation_id: str) -> AsyncIterator[None]:
@@ -193,7 +296,7 @@ class Assistant:
                 self.store.conversations.begin_turn,
                 conversation_id,
                 holder,
-                TURN_LEASE,
+                self.turn_lease,
                 message.to_wire(),
             )
             if start is not None or asyncio.get_running_loop().time() > deadline:
@@ -206,32 +309,14 @@ class Assistant:
         schemas = self.tools.schemas() or None
         total = Usage()
         for _ in range(self.max_rounds):
-            text: list[str] = []
-            calls: list[ToolCall] = []
-            usage = Usage()
-            async for event in self.model.stream(history, schemas):
-                if isinstance(event, TextDelta):
-                    text.append(event.text)
-                    emit(TurnText(event.text))
-                elif isinstance(event, ToolCallReady):
-                    calls.append(event.call)
-                elif isinstance(event, Usage):
-                    usage = usage + event
-                elif isinstance(event, StreamRestart):
-                    text.clear()
-                    calls.clear()
-                    emit(TurnRestart())
+            reply, usage = await self._model_reply(conversation_id, history, schemas, emit)
             total = total + usage
-            reply = AssistantMessage(content="".join(text) or None, tool_calls=calls or None)
+            calls = reply.tool_calls or []
             if not calls:
                 ids = await self._end_turn(conversation_id, holder, reply, usage)
                 emit(TurnDone(ids[-1], total))
                 return
-            for call in calls:
-                emit(TurnToolCall(call))
-            results = await asyncio.gather(
-                *(self._run_tool(conversation_id, call, emit) for call in calls)
-            )
+            results = await self._run_tools(conversation_id, calls, emit)
             round_messages = [reply.to_wire()] + [
                 ToolMessage(tool_call_id=call.id, content=result).to_wire()
                 for call, result in zip(calls, results, strict=True)
@@ -248,6 +333,69 @@ class Assistant:
         limit_reply = AssistantMessage(content=ROUND_LIMIT_REPLY)
         ids = await self._end_turn(conversation_id, holder, limit_reply, Usage())
         emit(TurnDone(ids[-1], total))
+
+    async def _model_reply(
+        self,
+        conversation_id: str,
+        history: list[dict[str, Any]],
+        schemas: list[dict[str, Any]] | None,
+        emit: Emit,
+    ) -> tuple[AssistantMessage, Usage]:
+        """One model reply, its text streamed as it comes. Text beyond ``max_reply_chars``
+        is cut with a marker and the reply ends there (its tool calls, if any, dropped)."""
+        text: list[str] = []
+        length = 0
+        calls: list[ToolCall] = []
+        usage = Usage()
+        stream = self.model.stream(history, schemas)
+        async for event in stream:
+            if isinstance(event, TextDelta):
+                length += len(event.text)
+                if length > self.max_reply_chars:
+                    kept = event.text[: len(event.text) - (length - self.max_reply_chars)]
+                    text.append(kept + REPLY_CUT_MARKER)
+                    emit(TurnText(kept + REPLY_CUT_MARKER))
+                    await _stop_reading(stream)
+                    _log.warning(
+                        "Conversation %s: the model's reply was cut at %d characters",
+                        conversation_id,
+                        self.max_reply_chars,
+                    )
+                    return AssistantMessage(content="".join(text)), usage
+                text.append(event.text)
+                emit(TurnText(event.text))
+            elif isinstance(event, ToolCallReady):
+                calls.append(event.call)
+            elif isinstance(event, Usage):
+                usage = usage + event
+            elif isinstance(event, StreamRestart):
+                text.clear()
+                length = 0
+                calls.clear()
+                emit(TurnRestart())
+        return AssistantMessage(content="".join(text) or None, tool_calls=calls or None), usage
+
+    async def _run_tools(
+        self, conversation_id: str, calls: list[ToolCall], emit: Emit
+    ) -> list[str]:
+        """Run a reply's tool calls concurrently, up to ``max_tool_calls``; every call beyond
+        gets an error result instead, so each call in the transcript has its result."""
+        allowed, refused = calls[: self.max_tool_calls], calls[self.max_tool_calls :]
+        for call in allowed:
+            emit(TurnToolCall(call))
+        results = await asyncio.gather(
+            *(self._run_tool(conversation_id, call, emit) for call in allowed)
+        )
+        if refused:
+            _log.warning(
+                "Conversation %s: the model made %d tool calls in one reply; the %d beyond %d "
+                "were not run",
+                conversation_id,
+                len(calls),
+                len(refused),
+                self.max_tool_calls,
+            )
+        return [*results, *[too_many_tool_calls(self.max_tool_calls)] * len(refused)]
 
     async def _keep_for_agent(self, conversation_id: str, holder: str, emit: Emit) -> None:
         """A person has the conversation: the model is not asked; the customer is told their
@@ -276,6 +424,14 @@ class Assistant:
             progress=progress,
         )
         result = await self.tools.call(call, context)
+        if len(result) > self.max_tool_result_chars:
+            _log.warning(
+                "Conversation %s: %s's result was cut at %d characters",
+                conversation_id,
+                call.function.name,
+                self.max_tool_result_chars,
+            )
+            result = result[: self.max_tool_result_chars] + TOOL_RESULT_CUT_MARKER
         emit(TurnToolResult(call, result))
         return result
 
@@ -290,6 +446,13 @@ class Assistant:
             usage.prompt_tokens,
             usage.completion_tokens,
         )
+
+
+async def _stop_reading(stream: AsyncIterator[ModelEvent]) -> None:
+    """Close a model stream the turn stops reading early, so its connection goes now."""
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -55,6 +55,7 @@ class TurnMeter:
         self._started = time.perf_counter()
         self._answering = False
         self._tools_started: dict[str, float] = {}
+        self._outcome = "crashed"  # until the turn ends with done or error
         TURNS_IN_PROGRESS.inc()
 
     def saw(self, event: TurnEvent) -> None:
@@ -71,16 +72,16 @@ class TurnMeter:
             if started is not None:
                 TOOL_SECONDS.labels(tool).observe(time.perf_counter() - started)
         elif isinstance(event, TurnDone):
-            TURNS.labels("answered").inc()
+            self._outcome = "answered"
             MODEL_TOKENS.labels("prompt").inc(event.usage.prompt_tokens)
             MODEL_TOKENS.labels("completion").inc(event.usage.completion_tokens)
         elif isinstance(event, TurnError):
-            TURNS.labels("error").inc()
+            self._outcome = "error"
 
     def ended(self, *, crashed: bool) -> None:
-        """The turn is over; ``crashed``: it raised instead of ending with done or error."""
-        if crashed:
-            TURNS.labels("crashed").inc()
+        """The turn is over; ``crashed``: it failed unexpectedly (a bug, not the model or the
+        database), even if the customer was then sent an error."""
+        TURNS.labels("crashed" if crashed else self._outcome).inc()
         TURN_SECONDS.observe(time.perf_counter() - self._started)
         TURNS_IN_PROGRESS.dec()
 

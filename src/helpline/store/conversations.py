@@ -267,6 +267,13 @@ class Conversations:
             session.execute(delete(Conversation).where(Conversation.id == conversation_id))
         return True
 
+    def renew_turn(self, conversation_id: str, holder: str, lease: timedelta) -> bool:
+        """Extend the turn lease ``holder`` holds by ``lease`` from now (one UPDATE, run every
+        few seconds while a turn runs); False if it holds the lease no more."""
+        values = {"cid": conversation_id, "holder": holder, "expires": utcnow() + lease}
+        with _autocommit(self._engine) as connection:
+            return connection.execute(_RENEW_LEASE, values).rowcount == 1
+
     def release_turn(self, conversation_id: str, holder: str) -> None:
         """Give the lease back without storing anything (a turn that failed)."""
         with self._engine.begin() as connection:
@@ -328,6 +335,11 @@ _APPEND_IF_FREE = (
     .returning(_conversations.c.message_count)
 )
 _still_held = _conversations.c.turn_holder == bindparam("holder")
+_RENEW_LEASE = (
+    update(_conversations)
+    .where(_conversations.c.id == bindparam("cid"), _still_held)
+    .values(turn_expires_at=bindparam("expires"))
+)
 _COUNT_APPENDED = (
     update(_conversations)
     .where(_conversations.c.id == bindparam("cid"))
