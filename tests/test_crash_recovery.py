@@ -3,6 +3,8 @@ within seconds, on SQLite and PostgreSQL, and the transcript stays valid."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import signal
 import socket
@@ -10,18 +12,24 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
-from helpline.messages import from_wire, unanswered_tool_calls
+from helpline.assistant import Assistant
+from helpline.events import TurnDone, TurnEvent
+from helpline.messages import UserMessage, from_wire, unanswered_tool_calls
+from helpline.models.base import Finish, ModelEvent, TextDelta
+from helpline.models.scripted import ScriptedModel
 from helpline.server.testing import parse_sse
 from helpline.store import Store
 from helpline.store.conversations import AGENT
+from helpline.store.tables import Conversation
 from tests.fake_openai import FakeOpenAI, StreamedReply, text_reply, tool_call_reply
 
 ADMIN = "recovery-admin-key"
@@ -219,3 +227,47 @@ def test_a_running_turn_renews_its_lease_and_only_its_own(store: Store) -> None:
     assert not store.conversations.renew_turn(conversation_id, "worker-b", timedelta(minutes=1))
     store.conversations.release_turn(conversation_id, "worker-a")
     assert not store.conversations.renew_turn(conversation_id, "worker-a", timedelta(minutes=1))
+
+
+class _SlowEcho(ScriptedModel):
+    """Echoes the customer's message after ``seconds``: a turn that outlasts a short lease."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    async def stream(
+        self, messages: list[dict[str, Any]], *args: Any, **kwargs: Any
+    ) -> AsyncIterator[ModelEvent]:  # type: ignore[override]
+        await asyncio.sleep(self.seconds)
+        yield TextDelta(f"echo {messages[-1]['content']}")
+        yield Finish("stop")
+
+
+async def _answer_of(assistant: Assistant, conversation_id: str, text: str) -> list[TurnEvent]:
+    return [e async for e in assistant.run_turn(conversation_id, UserMessage(content=text))]
+
+
+async def test_a_turn_longer_than_its_lease_keeps_it_from_other_workers(store: Store) -> None:
+    workers = [Assistant(_SlowEcho(1.0), store, turn_lease_seconds=0.3) for _ in range(2)]
+    conversation_id = workers[0].new_conversation()
+    first = asyncio.create_task(_answer_of(workers[0], conversation_id, "a"))
+    await asyncio.sleep(0.1)  # the first turn holds the lease
+    await asyncio.gather(first, _answer_of(workers[1], conversation_id, "b"))
+    contents = [m["content"] for m in store.conversations.messages(conversation_id)[1:]]
+    assert contents == ["a", "echo a", "b", "echo b"]  # renewed, not taken over at 0.3 s
+
+
+async def test_a_turn_that_lost_its_lease_says_so_in_the_log(
+    sqlite_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    assistant = Assistant(_SlowEcho(0.6), sqlite_store, turn_lease_seconds=0.3)
+    conversation_id = assistant.new_conversation()
+    turn = asyncio.create_task(_answer_of(assistant, conversation_id, "a"))
+    await asyncio.sleep(0.05)
+    with sqlite_store.engine.begin() as connection:  # another worker took the conversation
+        connection.execute(update(Conversation).values(turn_holder="another-worker"))
+    with caplog.at_level(logging.WARNING, logger="helpline"):
+        events = await turn
+    assert isinstance(events[-1], TurnDone)  # the turn still ends, and its answer is kept
+    assert f"Conversation {conversation_id}: the turn lost its lease" in caplog.text
