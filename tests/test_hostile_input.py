@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
 from helpline.models.scripted import ScriptedModel
+from helpline.server import Rate, RateLimits
 from helpline.store import Store
 from tests.test_server import (
     ADMIN,
@@ -146,3 +149,69 @@ def test_an_interrupted_photo_upload_is_a_4xx_asking_to_send_it_again(
         assert "could not be read" in message and "Send the photo again" in message
     assert len(store.conversations.messages(conversation)) == 1
     assert model.requests == []
+
+
+def from_address(address: str) -> httpx.Client:
+    """A client whose connections come from ``address`` (any 127.x address is this machine)."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=10)
+
+
+def test_guessing_the_admin_key_or_a_token_is_rate_limited_per_address(
+    start_server: StartServer, store: Store
+) -> None:
+    server = start_server(ScriptedModel())
+    conversation, token = new_conversation(server)
+    with from_address("127.0.0.1") as guesser:
+        statuses = [
+            guesser.get(server.url + "/metrics", headers={"Authorization": f"Bearer guess{n}"})
+            for n in range(300)
+        ]
+        assert [r.status_code for r in statuses[:10]] == [403] * 10
+        assert {r.status_code for r in statuses[10:]} == {429}
+        limited = statuses[-1]
+        assert "failed sign-ins" in assert_error(limited, 429)
+        assert 1 <= int(limited.headers["retry-after"]) <= 10
+        # The right key from the guessing address waits too: a guess learns nothing.
+        for path in ("/metrics", "/api/tickets", f"/api/conversations/{conversation}"):
+            assert_error(guesser.get(server.url + path, headers=AGENT), 429)
+        assert_error(
+            guesser.get(
+                f"{server.url}/api/conversations/{conversation}",
+                headers={"Authorization": f"Bearer {token}"},
+            ),
+            429,
+        )
+    with from_address("127.0.0.2") as agent:  # another address is not held up
+        for path in ("/metrics", "/api/tickets", f"/api/conversations/{conversation}"):
+            assert agent.get(server.url + path, headers=AGENT).status_code == 200, path
+    with from_address("127.0.0.3") as token_guesser:
+        url = f"{server.url}/api/conversations/{conversation}"
+        # Wrong, malformed and missing tokens.
+        guesses = ["Bearer " + "A" * 43, "Bearer not-a-token", "Basic YTpi"] * 4
+        answers = [
+            token_guesser.get(url, headers={"Authorization": guess}).status_code
+            for guess in guesses
+        ]
+        assert answers[:10] == [403, 401, 401] * 3 + [403]
+        assert answers[10:] == [429, 429]
+    with from_address("127.0.0.4") as customer:
+        mine = customer.get(
+            f"{server.url}/api/conversations/{conversation}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert mine.status_code == 200
+
+
+def test_failed_sign_ins_are_allowed_again_as_the_bucket_refills(
+    start_server: StartServer, store: Store
+) -> None:
+    limits = RateLimits(failed_auth=Rate(burst=2, per_second=1))
+    server = start_server(ScriptedModel(), limits=limits)
+    wrong = {"Authorization": "Bearer wrong"}
+    tickets = server.url + "/api/tickets"
+    assert [httpx.get(tickets, headers=wrong).status_code for _ in range(3)] == [403, 403, 429]
+    assert_error(httpx.get(tickets, headers=AGENT), 429)
+    time.sleep(1.1)
+    assert httpx.get(tickets, headers=AGENT).status_code == 200
+    # Successes take nothing from the bucket.
+    assert [httpx.get(tickets, headers=AGENT).status_code for _ in range(5)] == [200] * 5

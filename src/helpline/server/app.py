@@ -31,7 +31,8 @@ Customer chat with streamed answers (server-sent events) and the agents' tickets
 Customers authenticate with the bearer token `POST /api/conversations` returns; agents with
 `HELPLINE_ADMIN_KEY`. Errors are `{"error": {"message": ...}}`. Rate limits are per worker
 process: a client address and a conversation each have a token bucket; over it, `429` with
-`Retry-After`.
+`Retry-After`. After 10 failed sign-ins (wrong admin key or token) an address gets `429` on
+every protected endpoint until its bucket refills (one try per 10 s).
 """
 
 

@@ -1,4 +1,4 @@
-"""In-process token buckets: per client address and per conversation.
+"""In-process token buckets: per client address, per conversation, and for failed sign-ins.
 
 State lives in each worker process, so with ``--workers N`` a client gets up to N times
 the rate; put a shared limiter (the reverse proxy) in front for a hard global limit.
@@ -29,6 +29,8 @@ class RateLimits:
     """Every API request from one address."""
     per_conversation: Rate = Rate(burst=6, per_second=0.25)
     """Messages to one conversation."""
+    failed_auth: Rate = Rate(burst=10, per_second=0.1)
+    """Wrong admin keys and conversation tokens from one address: guessing stays slow."""
 
 
 class TokenBuckets:
@@ -42,8 +44,7 @@ class TokenBuckets:
     def take(self, key: str, now: float | None = None) -> float:
         """Take one token; returns 0 when allowed, else the seconds until one is available."""
         now = time.monotonic() if now is None else now
-        tokens, last = self._buckets.get(key, (self.rate.burst, now))
-        tokens = min(self.rate.burst, tokens + (now - last) * self.rate.per_second)
+        tokens = self._tokens(key, now)
         if tokens < 1:
             self._buckets[key] = (tokens, now)
             return (1 - tokens) / self.rate.per_second
@@ -51,6 +52,15 @@ class TokenBuckets:
             self._forget_full(now)
         self._buckets[key] = (tokens - 1, now)
         return 0.0
+
+    def wait(self, key: str, now: float | None = None) -> float:
+        """The seconds until ``key`` has a token (0 when it has one now), taking none."""
+        now = time.monotonic() if now is None else now
+        return max(0.0, (1 - self._tokens(key, now)) / self.rate.per_second)
+
+    def _tokens(self, key: str, now: float) -> float:
+        tokens, last = self._buckets.get(key, (self.rate.burst, now))
+        return min(self.rate.burst, tokens + (now - last) * self.rate.per_second)
 
     def _forget_full(self, now: float) -> None:
         rate = self.rate
@@ -66,7 +76,15 @@ class TokenBuckets:
 
 def enforce(buckets: TokenBuckets, key: str, what: str) -> None:
     """Raise a 429 with ``Retry-After`` when ``key`` is over its rate."""
-    wait = buckets.take(key)
+    _refuse_for(buckets.take(key), what)
+
+
+def refuse_while_empty(buckets: TokenBuckets, key: str, what: str) -> None:
+    """Raise a 429 with ``Retry-After`` while ``key``'s bucket is empty; takes no token."""
+    _refuse_for(buckets.wait(key), what)
+
+
+def _refuse_for(wait: float, what: str) -> None:
     if wait > 0:
         seconds = max(1, math.ceil(wait))
         raise ApiError(

@@ -19,7 +19,7 @@ from helpline.server.inputs import (
 )
 from helpline.server.ratelimit import enforce
 from helpline.server.sse import EventStream
-from helpline.server.state import ServerState, limit_client, server_state
+from helpline.server.state import ServerState, limit_client, limiting_failed_auth, server_state
 from helpline.store import ConversationInfo
 
 router = APIRouter(
@@ -51,14 +51,15 @@ async def _authorise(
     state: ServerState, request: Request, conversation_id: str, *, fresh: bool = False
 ) -> tuple[Caller, ConversationInfo]:
     """Who is asking; ``fresh`` reads the conversation's current status from the database."""
-    credential = bearer(request)
-    conversation = None if fresh else state.known.get(conversation_id)
-    if conversation is None:
-        store = state.assistant.store
-        conversation = await store.call(store.conversations.get, conversation_id)
-        if conversation is not None:
-            state.known.remember(conversation)
-    caller = check_conversation_access(credential, conversation, state.settings.admin_key)
+    with limiting_failed_auth(request):
+        credential = bearer(request)
+        conversation = None if fresh else state.known.get(conversation_id)
+        if conversation is None:
+            store = state.assistant.store
+            conversation = await store.call(store.conversations.get, conversation_id)
+            if conversation is not None:
+                state.known.remember(conversation)
+        caller = check_conversation_access(credential, conversation, state.settings.admin_key)
     assert conversation is not None  # access is refused for unknown ids
     return caller, conversation
 

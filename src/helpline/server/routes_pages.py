@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from helpline import metrics
 from helpline.server.auth import require_admin
-from helpline.server.state import ServerState, limit_client, server_state
+from helpline.server.state import ServerState, limit_client, limiting_failed_auth, server_state
 
 STATIC = Path(__file__).parent / "static"
 
@@ -102,6 +102,7 @@ async def metrics_page(
     request: Request, state: Annotated[ServerState, Depends(server_state)]
 ) -> Response:
     """Turns, time to first token, tools and tokens, for Prometheus (admin key)."""
-    require_admin(request, state.settings.admin_key)
+    with limiting_failed_auth(request):
+        require_admin(request, state.settings.admin_key)
     body, content_type = metrics.exposition()
     return Response(body, media_type=content_type)

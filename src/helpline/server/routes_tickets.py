@@ -10,14 +10,21 @@ from pydantic import BaseModel, ConfigDict
 
 from helpline.server.auth import require_admin
 from helpline.server.errors import ApiError
-from helpline.server.state import ServerState, limit_client, server_state, state_of
+from helpline.server.state import (
+    ServerState,
+    limit_client,
+    limiting_failed_auth,
+    server_state,
+    state_of,
+)
 from helpline.store import TicketInfo
 
 TicketStatus = Literal["open", "in_progress", "waiting_on_customer", "resolved", "closed"]
 
 
 async def _admin(request: Request) -> None:
-    require_admin(request, state_of(request).settings.admin_key)
+    with limiting_failed_auth(request):
+        require_admin(request, state_of(request).settings.admin_key)
 
 
 router = APIRouter(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from fastapi import Request
 
 from helpline.assistant import Assistant
 from helpline.config import Settings
-from helpline.server.ratelimit import RateLimits, TokenBuckets, enforce
+from helpline.server.errors import ApiError
+from helpline.server.ratelimit import RateLimits, TokenBuckets, enforce, refuse_while_empty
 from helpline.store import ConversationInfo
 
 
@@ -44,11 +47,13 @@ class ServerState:
     limits: RateLimits
     per_client: TokenBuckets = field(init=False)
     per_conversation: TokenBuckets = field(init=False)
+    failed_auth: TokenBuckets = field(init=False)
     known: KnownConversations = field(default_factory=KnownConversations)
 
     def __post_init__(self) -> None:
         self.per_client = TokenBuckets(self.limits.per_client)
         self.per_conversation = TokenBuckets(self.limits.per_conversation)
+        self.failed_auth = TokenBuckets(self.limits.failed_auth)
 
 
 def state_of(request: Request) -> ServerState:
@@ -65,7 +70,24 @@ async def server_state(request: Request) -> ServerState:
     return state_of(request)
 
 
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 async def limit_client(request: Request) -> None:
     """Dependency: every API request counts against its client address's bucket."""
-    address = request.client.host if request.client else "unknown"
-    enforce(state_of(request).per_client, address, "requests from your address")
+    enforce(state_of(request).per_client, client_address(request), "requests from your address")
+
+
+@contextmanager
+def limiting_failed_auth(request: Request) -> Iterator[None]:
+    """Around a credential check: an address whose failures emptied its bucket gets a 429
+    (even with the right key, so a guess learns nothing), and a 401/403 takes a token."""
+    buckets, address = state_of(request).failed_auth, client_address(request)
+    refuse_while_empty(buckets, address, "failed sign-ins from your address")
+    try:
+        yield
+    except ApiError as refusal:
+        if refusal.status in (401, 403):
+            buckets.take(address)
+        raise
