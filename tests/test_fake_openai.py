@@ -15,10 +15,14 @@ from openai.types.chat import ChatCompletionMessageFunctionToolCall, ChatComplet
 from tests.fake_openai import (
     FakeOpenAI,
     ToolCallShape,
+    content_parts_reply,
     cut_reply,
+    deltas_reply,
     error_reply,
     json_reply,
+    raw_chunk_reply,
     stall_reply,
+    stream_error_reply,
     text_reply,
     tool_call_reply,
 )
@@ -139,6 +143,81 @@ def test_interleaved_shape_alternates_indexes(fake_openai: FakeOpenAI) -> None:
     indexes = [d["index"] for d in _tool_deltas(lines)]
     assert indexes[:6] == [0, 1, 0, 1, 0, 1]
     assert indexes.count(0) == 5 and indexes.count(1) == 6  # header + 4 and header + 5 fragments
+
+
+def test_same_index_shape_tells_calls_apart_only_by_id(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(tool_call_reply(CALLS, shape="same_index", fragment_size=50))
+    _, lines = _raw_stream(fake_openai, {"messages": HI, "stream": True})
+    deltas = _tool_deltas(lines)
+    assert {d["index"] for d in deltas} == {0}
+    assert [d.get("id") for d in deltas] == ["call_1", None, "call_2", None]
+
+
+def test_extra_keys_ride_on_a_calls_first_chunk(fake_openai: FakeOpenAI) -> None:
+    signature = {"extra_content": {"google": {"thought_signature": "c2ln"}}}
+    extra = {"call_2": {**signature, "function": {"thought": True}}}
+    fake_openai.script(tool_call_reply(CALLS, shape="openai", fragment_size=50, extra=extra))
+    _, lines = _raw_stream(fake_openai, {"messages": HI, "stream": True})
+    header_1, _, header_2, fragment = _tool_deltas(lines)
+    assert (
+        "extra_content" not in header_1 and header_2["extra_content"] == signature["extra_content"]
+    )
+    assert header_2["function"]["thought"] is True and set(fragment) == {"index", "function"}
+
+
+def test_content_parts_and_reasoning_fields_are_streamed_as_given(fake_openai: FakeOpenAI) -> None:
+    parts: list[dict[str, Any]] = [
+        {"type": "thinking", "thinking": [{"type": "text", "text": "hm"}]},
+        {"type": "text", "text": "Hi"},
+    ]
+    fake_openai.script(
+        content_parts_reply(parts), text_reply("ok", reasoning="hm", reasoning_field="reasoning")
+    )
+    _, lines = _raw_stream(fake_openai, {"messages": HI, "stream": True})
+    assert [c["choices"][0]["delta"].get("content") for c in _chunks(lines)] == [
+        [p] for p in parts
+    ] + [None]
+    _, lines = _raw_stream(fake_openai, {"messages": HI, "stream": True})
+    assert _chunks(lines)[0]["choices"][0]["delta"] == {"role": "assistant", "reasoning": "hm"}
+
+
+def test_an_error_chunk_inside_a_stream_reaches_the_sdk(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(stream_error_reply({"message": "Bad tool schema", "code": 400}, text="Hi"))
+    stream = _client(fake_openai).chat.completions.create(model="m", messages=HI, stream=True)
+    with pytest.raises(openai.APIError, match="Bad tool schema"):
+        list(stream)
+
+
+def test_an_error_event_ends_the_stream_without_done(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(stream_error_reply({"status": 503, "message": "Overloaded"}, event=True))
+    _, lines = _raw_stream(fake_openai, {"messages": HI, "stream": True})
+    assert lines[-3:] == ["event: error", 'data: {"status":503,"message":"Overloaded"}', ""]
+    assert "data: [DONE]" not in lines
+
+
+def test_a_raw_chunk_is_sent_verbatim_before_the_finish(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(raw_chunk_reply(b"[1]", text="Hi"))
+    _, lines = _raw_stream(fake_openai, {"messages": HI, "stream": True})
+    assert lines.index("data: [1]") == 2 and lines[-2] == "data: [DONE]"
+
+
+def test_usage_and_finish_reason_can_be_the_providers_own(fake_openai: FakeOpenAI) -> None:
+    usage = {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 40,
+             "completion_tokens_details": {"reasoning_tokens": 29}}  # fmt: skip
+    fake_openai.script(text_reply("Cut sho", finish_reason="length", usage=usage))
+    stream = _client(fake_openai).chat.completions.create(
+        model="m", messages=HI, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+    assert chunks[-1].usage is not None and chunks[-1].usage.model_dump(exclude_none=True) == usage
+
+
+def test_deltas_are_streamed_verbatim(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(deltas_reply([{"content": 42}, {"content": "x"}]))
+    _, lines = _raw_stream(fake_openai, {"messages": HI, "stream": True})
+    deltas = [c["choices"][0]["delta"] for c in _chunks(lines)]
+    assert deltas == [{"role": "assistant", "content": 42}, {"content": "x"}, {}]
 
 
 def test_non_streamed_replies_are_one_completion(fake_openai: FakeOpenAI) -> None:

@@ -39,11 +39,11 @@ from tests.fake_openai import (
 )
 
 HELLO = [{"role": "user", "content": "hi"}]
-THINKING = {
+THINKING: dict[str, Any] = {
     "type": "thinking",
     "thinking": [{"type": "text", "text": "The customer wants a refund"}],
 }
-PARTS = [
+PARTS: list[dict[str, Any]] = [
     THINKING,
     {"type": "text", "text": "Your refund "},
     {"type": "reasoning", "text": "(check the window)"},
@@ -159,7 +159,8 @@ async def test_a_rate_limit_or_server_error_in_the_stream_is_retried(
     )
     events = await _collect(_model(fake_openai))
     restart = next(i for i, e in enumerate(events) if isinstance(e, StreamRestart))
-    assert error["message"] in events[restart].reason  # type: ignore[union-attr]
+    reason = next(e.reason for e in events if isinstance(e, StreamRestart))
+    assert error["message"] in reason
     assert _text(events[restart + 1 :]) == "Recovered."
     assert len(fake_openai.requests) == 2
 
@@ -334,3 +335,22 @@ async def test_an_answer_cut_at_the_output_limit_ends_the_turn_cleanly(
     assert isinstance(events[-1], TurnDone)
     stored = sqlite_store.conversations.messages(conversation_id)[-1]
     assert stored == {"role": "assistant", "content": "Refunds take five"}
+
+
+async def test_a_tool_call_cut_at_the_output_limit_is_not_run(
+    fake_openai: FakeOpenAI, sqlite_store: Store
+) -> None:
+    cut = '{"name": "Omar", "issue": "Cannot log'
+    fake_openai.script(
+        tool_call_reply([("call_c", "create_customer_ticket", cut)], finish_reason="length"),
+        text_reply("Could you tell me the issue again?"),
+    )
+    model = _model(fake_openai)
+    assistant = Assistant(model, sqlite_store, [create_customer_ticket])
+    conversation_id = assistant.new_conversation()
+    events = await _chat(assistant, conversation_id, "I can't log in, I'm Omar")
+    await model.aclose()
+    assert isinstance(events[-1], TurnDone)
+    assert sqlite_store.tickets.find() == []
+    answer = fake_openai.requests[1].body["messages"][-1]
+    assert answer["role"] == "tool" and "not valid JSON" in answer["content"]
