@@ -24,9 +24,28 @@ def test_valid_receipt_and_normalised_currency() -> None:
 
 
 @pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        ("2018-12-25", "2018-12-25"),
+        (" 2018-12-25 ", "2018-12-25"),
+        ("20181225", "2018-12-25"),
+        ("2023-09-27T19:44:44", "2023-09-27"),
+        ("2023-09-27T19:44:44Z", "2023-09-27"),
+        ("2023-09-27T23:59:59-05:00", "2023-09-27"),  # the printed date, not UTC's
+        ("2023-09-27T00:10:00.5+08:00", "2023-09-27"),
+        ("2023-09-27 19:44", "2023-09-27"),
+    ],
+)
+def test_any_iso_date_or_datetime_is_kept_as_its_date(written: str, kept: str) -> None:
+    assert Receipt.model_validate({**VALID, "date": written}).date == kept
+
+
+@pytest.mark.parametrize(
     "change",
     [
         {"date": "25/12/2018"},
+        {"date": "2023-09-27T25:00"},
+        {"date": "2023-09-27 at noon"},
         {"date": "2018-02-30"},
         {"currency": "RM"},
         {"total_in_cents": -1},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,7 +18,9 @@ from helpline.models.base import (
     StreamRestart,
     TextDelta,
 )
+from helpline.models.openai_compat import OpenAICompatModel
 from helpline.receipts import ReceiptReadError, read_receipt, read_receipt_with_model
+from tests.fake_openai import FakeOpenAI, json_reply
 
 GOOD = {
     "date": "2018-12-25",
@@ -126,3 +129,46 @@ async def test_reader_uses_the_model_when_given_one() -> None:
     receipt = await read_receipt(IMAGE, "image/png", model=model, on_progress=progress.append)
     assert receipt.total_in_cents == 8090
     assert progress == ["Reading the receipt…"]
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "2023-09-27T19:44:44",
+        "2023-09-27T19:44:44Z",
+        "2023-09-27T19:44:44.250+08:00",
+        "2023-09-27T23:44:44-05:00",
+        "2023-09-27 19:44",
+    ],
+)
+async def test_a_vision_model_answering_with_a_datetime_keeps_the_date(
+    fake_openai: FakeOpenAI, written: str
+) -> None:
+    fake_openai.script(json_reply({**GOOD, "date": written}))
+    model = OpenAICompatModel(fake_openai.base_url, "fake-vision", "test-key", max_retries=0)
+    try:
+        receipt = await read_receipt_with_model(model, IMAGE, "image/jpeg")
+    finally:
+        await model.aclose()
+    assert receipt.date == "2023-09-27"  # the date as printed, whatever the offset
+    assert len(fake_openai.requests) == 1
+
+
+async def test_an_answer_that_fails_validation_is_logged_for_the_operator(
+    fake_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    wrong = {**GOOD, "date": "27/09/2023"}
+    fake_openai.script(json_reply(wrong), json_reply({**GOOD, "currency": "RM"}))
+    model = OpenAICompatModel(fake_openai.base_url, "fake-vision", "test-key", max_retries=0)
+    caplog.set_level(logging.WARNING, logger="helpline")
+    try:
+        with pytest.raises(ReceiptReadError):
+            await read_receipt_with_model(model, IMAGE, "image/jpeg")
+    finally:
+        await model.aclose()
+    warnings = [r for r in caplog.records if r.name == "helpline" and r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    first, second = (record.getMessage() for record in warnings)
+    assert "fake-vision" in first and "1 of 2" in first
+    assert "date" in first and "27/09/2023" in first
+    assert "2 of 2" in second and "currency" in second and "'RM'" in second

@@ -9,13 +9,12 @@ from __future__ import annotations
 import copy
 import functools
 import re
-from datetime import date as _date
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class ReceiptReadError(Exception):
@@ -69,16 +68,16 @@ class Receipt(BaseModel):
     @field_validator("date")
     @classmethod
     def _iso_date(cls, value: str | None) -> str | None:
+        """Any ISO 8601 date or date and time (``2023-09-27T19:44:44+08:00``), kept as
+        ``YYYY-MM-DD``: the calendar date as printed, whatever the time or offset."""
         if value is None:
             return None
-        value = value.strip()
-        if not _ISO_DATE.fullmatch(value):
-            raise ValueError(f"date must be YYYY-MM-DD or null, got {value!r}")
         try:
-            _date.fromisoformat(value)
+            return datetime.fromisoformat(value.strip()).date().isoformat()
         except ValueError:
-            raise ValueError(f"date {value!r} is not a real calendar date") from None
-        return value
+            raise ValueError(
+                f"date must be a real ISO 8601 date, YYYY-MM-DD, or null, got {value!r}"
+            ) from None
 
     @field_validator("currency")
     @classmethod

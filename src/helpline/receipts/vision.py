@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from typing import Any
 
 from pydantic import ValidationError
@@ -33,13 +34,18 @@ SYSTEM_PROMPT = (
 )
 USER_PROMPT = "Read this receipt."
 ATTEMPTS = 2
+_LOGGED_ANSWER_CHARS = 300
+"""Enough of an invalid answer for the operator to see what the model did."""
+
+_log = logging.getLogger("helpline")
 
 
 async def read_receipt_with_model(model: ChatModel, image: bytes, mime: str) -> Receipt:
     """Ask ``model`` to read the receipt in ``image`` and validate its answer.
 
-    An answer that does not validate is sent back once with the validation error so
-    the model can correct it; a second invalid answer raises ``ReceiptReadError``.
+    An answer that does not validate is logged for the operator (what failed) and sent back
+    once with the validation error so the model can correct it; a second invalid answer
+    raises ``ReceiptReadError``.
     Errors of the model itself (``ModelError``) propagate unchanged.
     """
     url = f"data:{mime};base64,{base64.b64encode(image).decode('ascii')}"
@@ -54,13 +60,21 @@ async def read_receipt_with_model(model: ChatModel, image: bytes, mime: str) -> 
     ]
     response_format = ResponseFormat(name="receipt", schema=receipt_json_schema())
     last_error: ValidationError | None = None
-    for _ in range(ATTEMPTS):
+    for attempt in range(1, ATTEMPTS + 1):
         answer = await _collect_text(model, messages, response_format)
         try:
             return Receipt.model_validate_json(_strip_fences(answer))
         except ValidationError as error:
             last_error = error
             problem = _describe(error)
+        _log.warning(
+            "Receipt: %s's answer %d of %d failed validation: %s. The answer began: %r",
+            model.name,
+            attempt,
+            ATTEMPTS,
+            problem,
+            answer[:_LOGGED_ANSWER_CHARS],
+        )
         messages += [
             AssistantMessage(content=answer).to_wire(),
             UserMessage(
