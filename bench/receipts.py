@@ -6,6 +6,9 @@ The parser was tuned on the first 40 receipts (sorted by file name); the last 20
 reported separately as held out. Dates are compared after normalising the label to
 ISO (day-first, as on these Malaysian receipts, unless the second field is above 12);
 totals after stripping currency marks from the label (``RM7.00`` → 700 cents).
+
+The sample stays out of the repository (research licence): it is read from
+../shared/receipts/dev beside the checkout, or from --dir / HELPLINE_RECEIPTS_DIR.
 """
 
 from __future__ import annotations
@@ -90,6 +93,19 @@ def label_total(text: str) -> int:
     return round(float(re.sub(r"[^\d.\-]", "", text)) * 100)
 
 
+def missing_data(directory: Path) -> str | None:
+    """What to put where, when the sample (kept out of the repository) is not there."""
+    if (directory / "labels.jsonl").is_file():
+        return None
+    return (
+        f"No receipt sample at {directory}: expected {directory / 'labels.jsonl'} beside the "
+        "scans it names. Put the SROIE dev sample there (sroie_NNN.jpg images and labels.jsonl, "
+        'one JSON object a line with "file", "date" and "total"; the team\'s copy is '
+        "shared/receipts/dev, described in shared/receipts/README.md), or point --dir or "
+        "HELPLINE_RECEIPTS_DIR at a folder laid out the same way."
+    )
+
+
 def run(directory: Path, limit: int | None, verbose: bool) -> dict[str, object]:
     labels = sorted(
         (json.loads(line) for line in (directory / "labels.jsonl").read_text().splitlines()),
@@ -158,6 +174,9 @@ def main() -> None:
         "--detect-side", type=int, default=ocr.DETECT_SIDE, help="text detection long side"
     )
     options = arguments.parse_args()
+    problem = missing_data(options.dir)
+    if problem:
+        sys.exit(problem)
     ocr.MAX_WIDTH, ocr.DETECT_SIDE = options.max_width, options.detect_side
     result = run(options.dir, options.limit, options.verbose)
     if options.json:
