@@ -108,13 +108,17 @@ def test_unknown_conversation_is_a_clear_error(env: dict[str, str]) -> None:
 def test_model_outage_is_reported_and_the_message_kept(
     env: dict[str, str], fake_openai: FakeOpenAI
 ) -> None:
+    from helpline.assistant import MODEL_DOWN_REPLY
     from tests.fake_openai import error_reply
 
     fake_openai.script(*[error_reply(401, "bad key")])
     result = helpline(env, "chat", stdin="where is my order?\n")
     assert "HTTP 401" in result.stdout and "HELPLINE_API_KEY" in result.stdout
     transcript = json.loads(helpline(env, "transcript", "--json").stdout)
-    assert transcript[-1] == {"role": "user", "content": "where is my order?"}
+    assert transcript[-2:] == [
+        {"role": "user", "content": "where is my order?"},
+        {"role": "assistant", "content": MODEL_DOWN_REPLY},  # the apology, as stored
+    ]
 
 
 def test_tickets_update_and_show(env: dict[str, str], fake_openai: FakeOpenAI) -> None:
