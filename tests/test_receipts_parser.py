@@ -180,3 +180,14 @@ def test_items_between_header_and_totals() -> None:
         ("NASI LEMAK", 1, 550),
     ]
     assert parsed.currency == "MYR"
+
+
+def test_a_vat_note_named_iva_is_not_the_total() -> None:
+    # Portuguese, Spanish and Italian receipts call VAT "IVA"; "incl." must not make it final.
+    lines = receipt(
+        ("Espresso", "2,40"),
+        ("TOTAL EUR", "14,20"),
+        ("IVA 23% incl.", "2,66"),
+        ("Multibanco", "14,20"),
+    )
+    assert parse_receipt(lines).total_in_cents == 1420
