@@ -32,7 +32,7 @@ def test_deeply_nested_json_is_a_400_on_every_json_endpoint(
 ) -> None:
     server = start_server(ScriptedModel())
     conversation, token = new_conversation(server)
-    ticket, _ = store.tickets.create("Omar", "cannot log in", conversation_id=conversation)
+    ticket = store.tickets.create("Omar", "cannot log in", conversation_id=conversation)[0].id
     json_type = {"content-type": "application/json"}
     customer = {"Authorization": f"Bearer {token}", **json_type}
     agent = {**AGENT, **json_type}

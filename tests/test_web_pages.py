@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -370,3 +371,60 @@ def test_an_agent_replies_in_the_customers_chat_and_hands_back(
     conversation_id = chat.evaluate("JSON.parse(localStorage.getItem('helpline.conversation')).id")
     info = harness.store.conversations.get(conversation_id)
     assert info is not None and info.status == "active"
+
+
+# For each character of the element's text, its left edge on screen, in stored order.
+_CHARACTER_POSITIONS = """(selector) => {
+  const root = document.querySelector(selector);
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const positions = [];
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (let i = 0; i < node.length; i++) {
+      const range = document.createRange();
+      range.setStart(node, i);
+      range.setEnd(node, i + 1);
+      const box = range.getBoundingClientRect();
+      positions.push([node.data[i], box.left, box.top]);
+    }
+  }
+  return positions;
+}"""
+
+
+def displayed_in_stored_order(page: Page, selector: str) -> bool:
+    """Whether each character is drawn right of the one before it (on the same line)."""
+    positions = [(x, y) for _, x, y in page.evaluate(_CHARACTER_POSITIONS, selector)]
+    return all(x1 < x2 for (x1, y1), (x2, y2) in itertools.pairwise(positions) if y1 == y2)
+
+
+def test_bidi_controls_in_a_ticket_cannot_reverse_what_the_agent_reads(
+    harness: Harness, sqlite_store: Store
+) -> None:
+    """ "Ana \\u202eLima" would display as "Ana amiL"; the agent sees the control's code instead,
+    and the text in the order it was written. The ticket keeps it as written."""
+    name = "Ana \u202eLima"
+    issue = "Refund \u202efor order\u202c 17 and \u2067invoice\u2069 fdp.exe"
+    url = harness.serve(ScriptedModel())
+    ticket = sqlite_store.tickets.create(name, issue)[0].id
+    page = harness.page
+    page.goto(url + "/agents")
+    page.fill("#admin-key", ADMIN)
+    page.press("#admin-key", "Enter")
+    expect(page.locator("#tickets button")).to_have_count(1)
+    expect(page.locator("#tickets button .title")).to_have_text(f"#{ticket} · Ana [U+202E]Lima")
+    expect(page.locator("#tickets button .sub")).to_have_text(
+        "Refund [U+202E]for order[U+202C] 17 and [U+2067]invoice[U+2069] fdp.exe"
+    )
+    page.click("#tickets button")
+    panel = page.locator("#ticket")
+    expect(panel.locator("h2")).to_have_text(f"#{ticket} · Ana [U+202E]Lima")
+    expect(panel.locator(".issue")).to_contain_text("[U+202E]for order[U+202C]")
+    for selector in (
+        "#tickets button .title",
+        "#tickets button .sub",
+        "#ticket h2",
+        "#ticket .issue",
+    ):
+        assert displayed_in_stored_order(page, selector), selector
+    stored = sqlite_store.tickets.get(ticket)
+    assert stored is not None and (stored.name, stored.issue) == (name, issue)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -14,6 +15,14 @@ if TYPE_CHECKING:
     from helpline.receipts import Receipt
 
 _ROLE_STYLE = {"system": "magenta", "user": "green", "assistant": "cyan", "tool": "yellow"}
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Embeddings, overrides, isolates and marks: each reorders the text after it on screen."""
+
+
+def _shown(text: str) -> str:
+    """Text someone wrote, for the terminal: markup escaped, and each bidirectional control
+    written as its code (``[U+202E]``) so the text reads in the order it was written."""
+    return escape(_BIDI_CONTROLS.sub(lambda control: f"[U+{ord(control.group()):04X}]", text))
 
 
 def _content_text(content: Any) -> str:
@@ -36,17 +45,17 @@ def print_messages(console: Console, messages: list[dict[str, Any]]) -> None:
         role = message["role"]
         header = f"[bold {_ROLE_STYLE.get(role, 'white')}]#{index} {role}[/]"
         if message.get("name"):
-            header += f" [dim]({escape(message['name'])})[/]"
+            header += f" [dim]({_shown(message['name'])})[/]"
         if role == "tool":
             header += f" [dim](answers {escape(message['tool_call_id'])})[/]"
         console.print(header)
         text = _content_text(message.get("content"))
         if text:
-            console.print(escape(text))
+            console.print(_shown(text))
         for call in message.get("tool_calls") or ():
             function = call["function"]
             console.print(
-                f"[yellow]→ {escape(function['name'])}[/]({escape(function['arguments'])})"
+                f"[yellow]→ {escape(function['name'])}[/]({_shown(function['arguments'])})"
                 f" [dim]{escape(call['id'])}[/]"
             )
         console.print()
@@ -70,8 +79,8 @@ def print_tickets(tickets: list[TicketInfo]) -> None:
             str(t.id),
             t.status,
             t.category,
-            escape(t.name),
-            escape(t.issue if len(t.issue) <= 60 else t.issue[:59] + "…"),
+            _shown(t.name),
+            _shown(t.issue if len(t.issue) <= 60 else t.issue[:59] + "…"),
             t.created_at.strftime("%Y-%m-%d %H:%M"),
             t.conversation_id or "",
         )
@@ -81,8 +90,8 @@ def print_tickets(tickets: list[TicketInfo]) -> None:
 def print_ticket(ticket: TicketInfo, messages: list[dict[str, Any]]) -> None:
     console = Console(highlight=False)
     console.print(f"[bold]Ticket #{ticket.id}[/] · {ticket.status} · {ticket.category}")
-    console.print(f"Customer: {escape(ticket.name)}")
-    console.print(f"Issue: {escape(ticket.issue)}")
+    console.print(f"Customer: {_shown(ticket.name)}")
+    console.print(f"Issue: {_shown(ticket.issue)}")
     if ticket.amount_cents is not None:
         console.print(f"Amount: {ticket.amount_cents / 100:.2f}")
     console.print(
@@ -101,7 +110,7 @@ def print_receipt(receipt: Receipt) -> None:
 
     table = Table("item", "qty", "price", title=f"Receipt · {receipt.date or 'date unreadable'}")
     for item in receipt.items:
-        table.add_row(escape(item.name), str(item.quantity), money(item.price_in_cents))
+        table.add_row(_shown(item.name), str(item.quantity), money(item.price_in_cents))
     if receipt.items:
         console.print(table)
     else:

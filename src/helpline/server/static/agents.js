@@ -1,6 +1,6 @@
 // The agents' desk: tickets the assistant filed, the conversation behind each, status changes.
 
-import { el, errorMessage, fetchStoredImage } from "./common.js";
+import { el, errorMessage, fetchStoredImage, showBidiControls } from "./common.js";
 import { ConversationView, loadToolLabels } from "./conversation.js";
 
 const KEY_STORAGE = "helpline.adminKey";
@@ -57,6 +57,14 @@ function handle(error) {
   else panel.prepend(el("p", "form-error", error.message));
 }
 
+/** An element showing text a customer (or the model) wrote: isolated from what surrounds it,
+ * its bidirectional controls shown as codes so it reads in the order it was written. */
+function customerText(tag, className, text) {
+  const node = el(tag, className, showBidiControls(text));
+  node.dir = "auto";
+  return node;
+}
+
 function statusBadge(status) {
   return el("span", `status ${status}`, STATUSES[status] ?? status);
 }
@@ -83,11 +91,9 @@ async function loadTickets() {
     button.type = "button";
     button.dataset.id = ticket.id;
     button.setAttribute("aria-current", String(ticket.id === selected));
-    button.append(
-      el("span", "title", `#${ticket.id} · ${ticket.name}`),
-      statusBadge(ticket.status),
-      el("span", "sub", ticket.issue),
-    );
+    const title = el("span", "title", `#${ticket.id} · `);
+    title.append(customerText("bdi", null, ticket.name));
+    button.append(title, statusBadge(ticket.status), customerText("span", "sub", ticket.issue));
     button.addEventListener("click", () => openTicket(ticket.id).catch(handle));
     const item = el("li");
     item.append(button);
@@ -102,7 +108,8 @@ async function openTicket(id) {
     button.setAttribute("aria-current", String(Number(button.dataset.id) === id));
   }
   const ticket = await api(`/api/tickets/${id}`);
-  const heading = el("h2", null, `#${ticket.id} · ${ticket.name}`);
+  const heading = el("h2", null, `#${ticket.id} · `);
+  heading.append(customerText("bdi", null, ticket.name));
   heading.tabIndex = -1;
   const meta = el("div", "meta");
   meta.append(
@@ -166,7 +173,7 @@ async function openTicket(id) {
     log.append(el("p", "empty", "This ticket has no conversation behind it."));
   }
 
-  panel.replaceChildren(heading, meta, el("p", "issue", ticket.issue), statusForm, transcript);
+  panel.replaceChildren(heading, meta, customerText("p", "issue", ticket.issue), statusForm, transcript);
   heading.focus();
 }
 

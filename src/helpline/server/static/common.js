@@ -8,6 +8,19 @@ export function el(tag, className, text) {
   return node;
 }
 
+// Bidirectional controls (embeddings, overrides, isolates, marks) reorder the text after
+// them: "invoice\u202Efdp.exe" would read "invoiceexe.pdf". Shown written out instead.
+const BIDI_CONTROLS = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+
+/** `text` with each bidirectional control character shown as its code, e.g. `[U+202E]`, so
+ * what someone typed is displayed in the order it was written (it stays stored as written). */
+export function showBidiControls(text) {
+  return String(text ?? "").replace(
+    BIDI_CONTROLS,
+    (control) => `[U+${control.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}]`,
+  );
+}
+
 /** What a failed response says went wrong (the API's `{"error": {"message"}}`), or its status. */
 export async function errorMessage(response) {
   try {

@@ -2,6 +2,9 @@
 // model output and customer text can never inject markup or script. Supported: paragraphs,
 // line breaks, headings, bullet and numbered lists, code blocks, `code`, **bold**, *italics*,
 // [links](https://…) and bare https:// links — links to http(s) only, opened safely.
+// Bidirectional control characters are shown as codes, so no text displays reordered.
+
+import { showBidiControls } from "./common.js";
 
 const INLINE =
   /`([^`\n]+)`|\[([^\]\n]+)\]\(([^()\s]+)\)|\*\*(?=\S)([^*\n]+?)\*\*|__(?=\S)([^_\n]+?)__|\*(?=[^\s*])([^*\n]+?)\*|(?<![\w])_(?=\S)([^_\n]+?)_(?![\w])|(https?:\/\/[^\s<>"]+)/;
@@ -34,7 +37,7 @@ function element(tag, children) {
 /** Inline Markdown in `text` as an array of nodes. */
 export function renderInline(text, allowLinks = true) {
   const nodes = [];
-  let rest = text;
+  let rest = showBidiControls(text);
   while (rest) {
     const match = INLINE.exec(rest);
     if (!match) {
@@ -73,7 +76,7 @@ const FENCE = /^\s{0,3}```/;
 /** Markdown `source` as a DocumentFragment of safe nodes. */
 export function renderMarkdown(source) {
   const fragment = document.createDocumentFragment();
-  const lines = String(source ?? "").replace(/\r\n?/g, "\n").split("\n");
+  const lines = showBidiControls(source).replace(/\r\n?/g, "\n").split("\n");
   let paragraph = [];
   let list = null;
 
