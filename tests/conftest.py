@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import MetaData, create_engine, text
@@ -16,8 +18,16 @@ from tests.fake_openai import FakeOpenAI
 POSTGRES_ADMIN_URL = os.environ.get(
     "HELPLINE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-RECEIPTS_DIR = Path(os.environ.get("HELPLINE_RECEIPTS_DIR", SHARED / "receipts" / "dev"))
+# Till receipts rendered by tools/render_receipts.py; labels.json says what each reads as.
+RECEIPTS_DIR = Path(__file__).resolve().parent / "receipts"
+# The Malaysian one: dated 25/12/2018, 80.90 MYR payable, cash, change and a GST summary below.
+SHOP_RECEIPT = RECEIPTS_DIR / "stationery_myr.jpg"
+
+
+def rendered_receipts() -> list[dict[str, Any]]:
+    """Each rendered receipt's file name with the date, currency, total and items printed on it."""
+    labels: list[dict[str, Any]] = json.loads((RECEIPTS_DIR / "labels.json").read_text())
+    return labels
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from helpline.models.openai_compat import OpenAICompatModel
 from helpline.store import Store
 from helpline.support.receipts import analyze_receipt_image
 from helpline.tools import ToolContext, Toolset
-from tests.conftest import RECEIPTS_DIR
+from tests.conftest import SHOP_RECEIPT
 from tests.fake_openai import FakeOpenAI, json_reply
 
 RECEIPT = {
@@ -21,7 +21,7 @@ RECEIPT = {
 
 
 def _shared_receipt(store: Store, conversation_id: str) -> str:
-    data = (RECEIPTS_DIR / "sroie_003.jpg").read_bytes()
+    data = SHOP_RECEIPT.read_bytes()
     return store.images.add(data, "image/jpeg", "upload:receipt.jpg", conversation_id).reference
 
 
@@ -58,7 +58,7 @@ async def test_another_conversations_image_is_refused(sqlite_store: Store) -> No
 async def test_a_server_path_is_never_read_over_the_web(sqlite_store: Store) -> None:
     conversation_id = sqlite_store.conversations.create()
     context = ToolContext(conversation_id, "call_3", sqlite_store, local_files_allowed=False)
-    result = await _call(context, str(RECEIPTS_DIR / "sroie_003.jpg"))
+    result = await _call(context, str(SHOP_RECEIPT))
     assert result.startswith("Error: Over the web, Helpline reads uploaded images and public links")
     assert sqlite_store.receipts.for_conversation(conversation_id) == []
 
