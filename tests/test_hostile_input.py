@@ -97,16 +97,18 @@ def test_a_lone_surrogate_is_a_4xx_saying_the_text_has_invalid_characters(
         LONE_SURROGATE,
         b'{"text": "\\udfff alone"}',
         b'{"text": "my receipt", "image_url": "https://example.com/\\ud83d.png"}',
+        b'{"text": "I can\'t log in\\u0000"}',  # PostgreSQL cannot store a NUL in a ticket
     ):
         refused = send(server, conversation, token, content=body, headers=json_type)
         assert "invalid characters" in assert_error(refused, 422)
         assert "retry-after" not in refused.headers  # sending it again cannot help
-    reply = httpx.post(
-        f"{server.url}/api/conversations/{conversation}/replies",
-        headers={**AGENT, **json_type},
-        content=LONE_SURROGATE,
-    )
-    assert "invalid characters" in assert_error(reply, 422)
+    for body in (LONE_SURROGATE, b'{"text": "hello\\u0000"}'):
+        reply = httpx.post(
+            f"{server.url}/api/conversations/{conversation}/replies",
+            headers={**AGENT, **json_type},
+            content=body,
+        )
+        assert "invalid characters" in assert_error(reply, 422)
     assert len(store.conversations.messages(conversation)) == 1
     assert model.requests == []
     # A real emoji (a surrogate pair in JSON) is a character like any other.
@@ -215,3 +217,21 @@ def test_failed_sign_ins_are_allowed_again_as_the_bucket_refills(
     assert httpx.get(tickets, headers=AGENT).status_code == 200
     # Successes take nothing from the bucket.
     assert [httpx.get(tickets, headers=AGENT).status_code for _ in range(5)] == [200] * 5
+
+
+def test_an_upload_whose_file_name_holds_control_characters_is_stored(
+    start_server: StartServer, store: Store
+) -> None:
+    server = start_server(ScriptedModel(ScriptedModel.text("Got it.")))
+    conversation, token = new_conversation(server)
+    form = (
+        b"--b0undary\r\n"
+        b'Content-Disposition: form-data; name="image"; filename="rec\x00eipt\x1b.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n" + png_bytes() + b"\r\n--b0undary--\r\n"
+    )
+    headers = {"content-type": "multipart/form-data; boundary=b0undary"}
+    response = send(server, conversation, token, content=form, headers=headers)
+    assert response.status_code == 200, response.text
+    reference = store.conversations.messages(conversation)[1]["content"]
+    record = store.images.get(reference.removeprefix("[Shared image: image://").rstrip("]"))
+    assert record is not None and record.source == "upload:rec eipt .png"

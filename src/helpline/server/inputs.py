@@ -44,15 +44,17 @@ _TOO_LARGE = (
 )
 
 INVALID_CHARACTERS = (
-    "contains invalid characters (a lone surrogate such as \\ud800, which is not a character "
-    "and cannot be stored); remove them or type the text again"
+    "contains invalid characters (a NUL, or a lone surrogate such as \\ud800, which are not "
+    "text and cannot be stored); remove them or type the text again"
 )
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_INVALID_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
+"""What PostgreSQL (NUL) and UTF-8 (lone surrogates) cannot hold."""
+_CONTROLS = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def _valid_characters(value: object) -> object:
-    """Refuse text no database can store; resending it can never help, so it is a 4xx."""
-    if isinstance(value, str) and _LONE_SURROGATE.search(value):
+    """Refuse text no database can store; sending it again can never help, so it is a 4xx."""
+    if isinstance(value, str) and _INVALID_CHARACTERS.search(value):
         raise PydanticCustomError("invalid_characters", INVALID_CHARACTERS)
     return value
 
@@ -155,13 +157,13 @@ async def _read_upload(image: UploadFile) -> Upload:
         normalized = await anyio.to_thread.run_sync(normalize_image, data)
     except ImageError as exc:
         raise ApiError(415, str(exc)) from exc
-    name = (image.filename or "image").replace("\n", " ")[:200]
+    name = _CONTROLS.sub(" ", image.filename or "image")[:200]  # a label, not the customer's words
     return Upload(name, normalized.data, normalized.mime)
 
 
 def _checked(text: str, upload: Upload | None, image_url: str | None) -> Incoming:
     for value, what in ((text, "The text"), (image_url or "", "image_url")):
-        if _LONE_SURROGATE.search(value):
+        if _INVALID_CHARACTERS.search(value):
             raise ApiError(422, f"{what} {INVALID_CHARACTERS}, then send it.")
     text = text.strip()
     if len(text) > MAX_TEXT_CHARS:
