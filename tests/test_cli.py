@@ -144,9 +144,9 @@ def test_doctor_reports_backend_and_database(env: dict[str, str], fake_openai: F
 
 
 def test_receipt_reads_a_photo_offline(env: dict[str, str]) -> None:
-    from tests.conftest import RECEIPTS_DIR
+    from tests.conftest import SHOP_RECEIPT
 
-    result = helpline(env, "receipt", str(RECEIPTS_DIR / "sroie_003.jpg"), "--json")
+    result = helpline(env, "receipt", str(SHOP_RECEIPT), "--json")
     assert result.returncode == 0, result.stderr
     receipt = json.loads(result.stdout)
     assert (receipt["date"], receipt["currency"], receipt["total_in_cents"]) == (
@@ -154,7 +154,7 @@ def test_receipt_reads_a_photo_offline(env: dict[str, str]) -> None:
         "MYR",
         8090,
     )
-    shown = helpline(env, "receipt", str(RECEIPTS_DIR / "sroie_003.jpg"))
+    shown = helpline(env, "receipt", str(SHOP_RECEIPT))
     assert "Total: 80.90 MYR" in shown.stdout
 
 

@@ -44,10 +44,10 @@ def test_seed_conversation_offline(tmp_path: Path) -> None:
 
 def test_a_shared_receipt_is_read_offline_and_its_total_quoted(tmp_path: Path) -> None:
     from helpline.messages import from_wire, unanswered_tool_calls
-    from tests.conftest import RECEIPTS_DIR
+    from tests.conftest import SHOP_RECEIPT
 
     photo = tmp_path / "my receipt.jpg"  # a path with a space, as people's files have
-    shutil.copy(RECEIPTS_DIR / "sroie_003.jpg", photo)
+    shutil.copy(SHOP_RECEIPT, photo)
     chat = _helpline(tmp_path, "chat", stdin=f"Here is my receipt {photo}\nthanks, bye\n")
     assert chat.returncode == 0, chat.stderr
     assert "80.90 MYR" in chat.stdout and "25 December 2018" in chat.stdout

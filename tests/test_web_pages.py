@@ -25,7 +25,7 @@ from helpline.server.testing import LiveServer
 from helpline.store import Store
 from helpline.support import create_customer_ticket
 from helpline.support.receipts import analyze_receipt_image
-from tests.conftest import RECEIPTS_DIR
+from tests.conftest import SHOP_RECEIPT
 from tests.fake_openai import FakeOpenAI, text_reply
 
 pytestmark = pytest.mark.browser
@@ -176,9 +176,9 @@ def test_receipt_upload_shows_the_tool_at_work(harness: Harness, tmp_path: Path)
     page = harness.open_chat()
     with page.expect_file_chooser() as chooser:
         page.click("#attach")
-    chooser.value.set_files(str(RECEIPTS_DIR / "sroie_003.jpg"))
+    chooser.value.set_files(str(SHOP_RECEIPT))
     expect(page.locator("#attachment")).to_be_visible()
-    expect(page.locator("#attachment-name")).to_have_text("sroie_003.jpg")
+    expect(page.locator("#attachment-name")).to_have_text(SHOP_RECEIPT.name)
     harness.say("I was charged for something I never ordered")
 
     tool = page.locator(".message.assistant .tool")
