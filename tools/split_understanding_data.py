@@ -165,27 +165,35 @@ def with_split(rows: Sequence[dict[str, Any]], test: set[int]) -> list[dict[str,
     return [{**row, "split": "test" if i in test else "dev"} for i, row in enumerate(rows)]
 
 
-def main() -> int:
-    """Check the data, write dev.jsonl and test.jsonl, and set the other files' splits."""
+def problems() -> list[str]:
+    """Everything wrong in the hand-edited files, each with its file and line number."""
+    found = check_all(read_jsonl(DATA / "lines.jsonl"), FOOD_INTENTS, FOOD_ORDER_ID, "lines.jsonl")
+    shop = read_jsonl(DATA / "electronics.jsonl")
+    return found + check_all(shop, ELECTRONICS_INTENTS, SHOP_ORDER_ID, "electronics.jsonl")
+
+
+def planned() -> dict[str, list[dict[str, Any]]]:
+    """What each split file should hold, by file name."""
     lines = read_jsonl(DATA / "lines.jsonl")
     shop = read_jsonl(DATA / "electronics.jsonl")
     dialogues = read_jsonl(DATA / "dialogues.jsonl")
-    problems = check_all(lines, FOOD_INTENTS, FOOD_ORDER_ID, "lines.jsonl")
-    problems += check_all(shop, ELECTRONICS_INTENTS, SHOP_ORDER_ID, "electronics.jsonl")
-    if problems:
-        print("\n".join(problems), file=sys.stderr)
-        return 1
     test = test_indexes(by_key(lines, "intent"))
-    write_jsonl(DATA / "dev.jsonl", (row for i, row in enumerate(lines) if i not in test))
-    write_jsonl(DATA / "test.jsonl", (row for i, row in enumerate(lines) if i in test))
-    write_jsonl(DATA / "electronics.jsonl", with_split(shop, test_indexes(by_key(shop, "intent"))))
-    write_jsonl(
-        DATA / "dialogues.jsonl", with_split(dialogues, test_indexes(by_key(dialogues, "source")))
-    )
-    print(
-        f"dev {len(lines) - len(test)}, test {len(test)} lines; {len(shop)} shop lines; "
-        f"{len(dialogues)} dialogues"
-    )
+    return {
+        "dev.jsonl": [row for i, row in enumerate(lines) if i not in test],
+        "test.jsonl": [row for i, row in enumerate(lines) if i in test],
+        "electronics.jsonl": with_split(shop, test_indexes(by_key(shop, "intent"))),
+        "dialogues.jsonl": with_split(dialogues, test_indexes(by_key(dialogues, "source"))),
+    }
+
+
+def main() -> int:
+    """Check the data, write dev.jsonl and test.jsonl, and set the other files' splits."""
+    if found := problems():
+        print("\n".join(found), file=sys.stderr)
+        return 1
+    for name, rows in planned().items():
+        write_jsonl(DATA / name, rows)
+        print(f"{name}: {len(rows)}")
     return 0
 
 
