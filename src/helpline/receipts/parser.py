@@ -151,7 +151,7 @@ _FINAL_TOTAL = re.compile(
 _TOTAL = re.compile(r"t[o0c][tl][a4][li1]|amount|t[o0]ta", re.IGNORECASE)
 _NOT_TOTAL = re.compile(
     r"sub\s*-?\s*t[o0]tal|excl|exclusive|before|total\s*qty|qty|total\s*items?|item\s*count|"
-    r"no\.?\s*of\s*items|gst|tax|vat|iva|sst|service|discount|saving|rounding|round\s*adj|adj|"
+    r"no\.?\s*of\s*items|gst|tax|vat|\biva\b|sst|service|discount|saving|rounding|round\s*adj|adj|"
     r"cash|change|tender|paid|payment|refund|deposit|balance(?!\s*due)|points?|supplies|"
     r"visa|master|card|credit|debit",
     re.IGNORECASE,
