@@ -235,3 +235,22 @@ def test_an_upload_whose_file_name_holds_control_characters_is_stored(
     reference = store.conversations.messages(conversation)[1]["content"]
     record = store.images.get(reference.removeprefix("[Shared image: image://").rstrip("]"))
     assert record is not None and record.source == "upload:rec eipt .png"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data", b"--x\r\n"),
+        ("multipart/form-data; boundary=x", b"not a form at all"),
+    ],
+    ids=["no-boundary", "garbage"],
+)
+def test_a_broken_form_is_a_400_saying_how_to_send_one(
+    start_server: StartServer, store: Store, content_type: str, body: bytes
+) -> None:
+    server = start_server(ScriptedModel())
+    conversation, token = new_conversation(server)
+    refused = send(
+        server, conversation, token, content=body, headers={"content-type": content_type}
+    )
+    assert "Send the message as multipart/form-data" in assert_error(refused, 400)

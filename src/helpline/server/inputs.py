@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from helpline.images import ImageError, normalize_image
@@ -38,6 +39,7 @@ MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 64 * 1024
 _DRAIN_LIMIT = 64 * 1024 * 1024
 """Read (and drop) up to this much of an oversized body, so the client sees the 413."""
 
+_FORM = "multipart/form-data with a 'text' field and an optional 'image' file"
 _TOO_LARGE = (
     f"The request is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB. "
     "Send a smaller photo (a phone photo of a receipt is usually 1-4 MB)."
@@ -109,11 +111,7 @@ async def read_message(request: Request) -> Incoming:
         return _from_json(await request.body())
     if content_type == "multipart/form-data":
         return await _from_form(request)
-    raise ApiError(
-        415,
-        'Send the message as JSON ({"text": "..."}) or as multipart/form-data '
-        "with a 'text' field and an optional 'image' file.",
-    )
+    raise ApiError(415, f'Send the message as JSON ({{"text": "..."}}) or as {_FORM}.')
 
 
 def _from_json(body: bytes) -> Incoming:
@@ -135,7 +133,10 @@ def _from_json(body: bytes) -> Incoming:
 
 
 async def _from_form(request: Request) -> Incoming:
-    form = await request.form(max_files=1, max_fields=10)
+    try:
+        form = await request.form(max_files=1, max_fields=10)
+    except HTTPException as exc:  # Starlette could not parse the form
+        raise ApiError(400, f"{exc.detail} Send the message as {_FORM}.") from exc
     text = form.get("text", "")
     image = form.get("image")
     image_url = form.get("image_url")
