@@ -249,6 +249,7 @@ class Assistant:
             renewal.cancel()
 
     async def _renew_lease(self, conversation_id: str, holder: str) -> None:
+        """Every third of the lease, extend it (one UPDATE of the row this turn holds)."""
         every = self.turn_lease.total_seconds() / 3
         while True:
             await asyncio.sleep(every)
@@ -263,10 +264,10 @@ class Assistant:
                 continue
             if not kept:
                 _log.warning(
-                    "Conversation %s: the turn lost its lease (it was not renewed for %s); "
+                    "Conversation %s: the turn lost its lease (not renewed within %g s); "
                     "another message may be answered at the same time",
                     conversation_id,
-                    self.turn_lease,
+                    self.turn_lease.total_seconds(),
                 )
                 return
 
