@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import time
 
 import httpx
 import pytest
+from PIL import Image
 
 from helpline.models.scripted import ScriptedModel
 from helpline.server import Rate, RateLimits
@@ -254,3 +256,19 @@ def test_a_broken_form_is_a_400_saying_how_to_send_one(
         server, conversation, token, content=body, headers={"content-type": content_type}
     )
     assert "Send the message as multipart/form-data" in assert_error(refused, 400)
+
+
+def test_an_upload_of_too_many_pixels_is_a_4xx_before_it_is_decoded(
+    start_server: StartServer, store: Store
+) -> None:
+    """A 200 KB PNG of 64 megapixels (one colour compresses well) would decode to 190 MB."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (8000, 8000), "white").save(buffer, "PNG")
+    model = ScriptedModel()
+    server = start_server(model)
+    conversation, token = new_conversation(server)
+    refused = send(
+        server, conversation, token, files={"image": ("scan.png", buffer.getvalue(), "image/png")}
+    )
+    assert "too many pixels" in assert_error(refused, 415)
+    assert len(store.conversations.messages(conversation)) == 1

@@ -405,7 +405,9 @@ def test_bidi_controls_in_a_ticket_cannot_reverse_what_the_agent_reads(
     name = "Ana \u202eLima"
     issue = "Refund \u202efor order\u202c 17 and \u2067invoice\u2069 fdp.exe"
     url = harness.serve(ScriptedModel())
-    ticket = sqlite_store.tickets.create(name, issue)[0].id
+    said = {"role": "user", "content": "My order is \u202e71 ,DD-\u202c late"}
+    conversation = sqlite_store.conversations.create(messages=[said])
+    ticket = sqlite_store.tickets.create(name, issue, conversation_id=conversation)[0].id
     page = harness.page
     page.goto(url + "/agents")
     page.fill("#admin-key", ADMIN)
@@ -419,11 +421,15 @@ def test_bidi_controls_in_a_ticket_cannot_reverse_what_the_agent_reads(
     panel = page.locator("#ticket")
     expect(panel.locator("h2")).to_have_text(f"#{ticket} · Ana [U+202E]Lima")
     expect(panel.locator(".issue")).to_contain_text("[U+202E]for order[U+202C]")
+    expect(panel.locator(".message.user .bubble")).to_have_text(
+        "My order is [U+202E]71 ,DD-[U+202C] late"
+    )
     for selector in (
         "#tickets button .title",
         "#tickets button .sub",
         "#ticket h2",
         "#ticket .issue",
+        "#ticket .message.user .bubble",
     ):
         assert displayed_in_stored_order(page, selector), selector
     stored = sqlite_store.tickets.get(ticket)
