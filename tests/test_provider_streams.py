@@ -231,6 +231,12 @@ async def test_a_huge_malformed_chunk_is_logged_truncated(
     assert len(logged.getMessage()) < 500
 
 
+async def test_empty_data_lines_and_other_events_are_skipped(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(raw_chunk_reply(b'\n\nevent: ping\ndata: {"type": "ping"}', text="Hi"))
+    events = await _collect(_model(fake_openai))
+    assert _text(events) == "Hi" and events[-1] == Finish("stop")
+
+
 # Tool calls
 
 

@@ -465,6 +465,8 @@ async def _parse_stream(body: aiohttp.StreamReader) -> AsyncIterator[ModelEvent]
         try:
             chunk = orjson.loads(payload)
         except orjson.JSONDecodeError:
+            if not payload:  # an empty data line, sent by some servers to keep the line open
+                continue
             raise MalformedStream("a data line that is not JSON", payload) from None
         if type(chunk) is not dict:
             raise MalformedStream(f"a chunk that is {_kind(chunk)}, not an object", payload)
