@@ -481,6 +481,7 @@ ROTATED = Image.Exif()
 ROTATED[0x0112] = 6  # EXIF orientation: rotate 90° to show upright
 
 
+@pytest.mark.filterwarnings("ignore:.*:UserWarning:PIL")  # Pillow notes the damage it finds
 @pytest.mark.parametrize(
     "photo",
     [
