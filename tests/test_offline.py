@@ -313,7 +313,7 @@ CASES: list[tuple[str, list[dict[str, Any]], str | None, Args | str]] = [
     ("thanks", [user("thanks!")], None, "You're welcome"),
     ("goodbye", [user("ok bye")], None, "Have a good day"),
     ("off topic", [user("what's the weather like?")], None, "I'm the support assistant"),
-    ("hungry is no name", [user("I'm hungry")], None, "I'm the support assistant"),
+    ("hungry is no name", [user("I'm hungry")], "search_help_center", {"query": ("~", "order")}),
 ]
 
 

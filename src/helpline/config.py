@@ -93,7 +93,7 @@ class Settings:
         if self.backend == "offline":
             from helpline.models.offline import OfflineModel
 
-            return OfflineModel(local_files_allowed=local_files_allowed)
+            return OfflineModel(local_files_allowed=local_files_allowed, profile=self.profile)
         if self.backend == "gguf":
             from helpline.models.local_gguf import LocalGGUFModel
 

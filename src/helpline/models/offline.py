@@ -10,11 +10,13 @@ Routing is the ``ROUTES`` table: intent → tiers of tools, each argument filled
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from helpline.messages import ToolCall
@@ -44,6 +46,7 @@ from helpline.models.offline_replies import (
     render_result,
 )
 from helpline.tools import is_error_result
+from helpline.understanding.intents import IntentMatcher, matcher_for
 
 NOTICE = (
     "(You're chatting with Helpline's built-in offline assistant. For full AI answers, set "
@@ -240,7 +243,11 @@ class _Conversation:
     """Everything the policy knows, derived from the wire-form messages."""
 
     def __init__(
-        self, messages: list[dict[str, Any]], tools: set[str], local_files_allowed: bool
+        self,
+        messages: list[dict[str, Any]],
+        tools: set[str],
+        local_files_allowed: bool,
+        matcher: IntentMatcher | None = None,
     ) -> None:
         self.tools = tools
         self.turns: list[_Turn] = []
@@ -255,7 +262,7 @@ class _Conversation:
             if role == "user":
                 text, images = _message_text(message.get("content"))
                 refs = list(dict.fromkeys([*images, *_image_references(text, local_files_allowed)]))
-                self.turns.append(_Turn(position, read_message(text, refs, asked)))
+                self.turns.append(_Turn(position, read_message(text, refs, asked, matcher)))
             elif role == "assistant":
                 self.replied = True
                 if message.get("content"):
@@ -439,6 +446,8 @@ class _Conversation:
             return self._items(goal)
         if slot is Slot.IMAGE_URL:
             return goal.image_urls[0] if goal.image_urls else None
+        if query := next((t.reading.query for t in reversed(goal.turns) if t.reading.query), None):
+            return query
         words = " ".join(t.reading.words for t in goal.turns if t.reading.words)
         return search_query(words) if words.strip() else None
 
@@ -508,6 +517,8 @@ def _small_talk(reading: Reading, name: str | None) -> str:
         return GOODBYE.format(name=greet)
     if Intent.THANKS in reading.intents:
         return THANKS.format(name=greet)
+    if reading.reply:
+        return reading.reply
     if reading.name:
         return NICE_TO_MEET.format(name=reading.name)
     if Intent.GREETING in reading.intents:
@@ -582,11 +593,23 @@ class OfflineModel:
     """The built-in support policy, used when no model API is configured.
 
     ``local_files_allowed`` (the terminal only) lets a typed file path count as a shared
-    image; over the web, paths are never looked up on the server's disk.
+    image; over the web, paths are never looked up on the server's disk. ``profile`` is the
+    profile folder whose ``intents.toml`` the customer's lines are matched to by meaning
+    (default: ``HELPLINE_PROFILE``, else the built-in one); it is read on the first turn.
     """
 
-    def __init__(self, *, local_files_allowed: bool = False) -> None:
+    def __init__(
+        self, *, local_files_allowed: bool = False, profile: str | Path | None = None
+    ) -> None:
         self.local_files_allowed = local_files_allowed
+        self.profile = profile
+
+    @property
+    def matcher(self) -> IntentMatcher | None:
+        from helpline.support.profile import DEFAULT_PROFILE
+
+        folder = self.profile or os.environ.get("HELPLINE_PROFILE") or DEFAULT_PROFILE
+        return matcher_for(Path(folder).expanduser().resolve())
 
     @property
     def name(self) -> str:
@@ -605,7 +628,9 @@ class OfflineModel:
                 "Set XAI_API_KEY (or HELPLINE_BASE_URL and HELPLINE_API_KEY) to use a model that can."
             )
         offered = {str(t.get("function", {}).get("name")) for t in tools or []}
-        text, calls = decide(_Conversation(messages, offered, self.local_files_allowed))
+        text, calls = decide(
+            _Conversation(messages, offered, self.local_files_allowed, self.matcher)
+        )
         prompt = sum(_words(_message_text(m.get("content"))[0]) for m in messages)
         completion = _words(text) + sum(_words(c.function.arguments) for c in calls)
         for event in reply_events(text, calls, Usage(prompt, completion)):

@@ -13,6 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from helpline.understanding.intents import IntentMatcher, Match
 
 
 class Intent(StrEnum):
@@ -364,6 +368,12 @@ class Reading:
     """The customer's own words minus greeting, name clause and image references."""
     described: bool = False
     """The message describes a problem (answers "what happened?", or says enough on its own)."""
+    understood: str | None = None
+    """The profile intent the line was matched to by meaning, if any."""
+    query: str | None = None
+    """The help-centre search the matched intent leads to (its article)."""
+    reply: str | None = None
+    """The profile's fixed reply for the matched intent."""
 
     @property
     def actionable(self) -> bool:
@@ -420,10 +430,64 @@ def _strip(text: str, spans: Sequence[tuple[int, int]], refs: Sequence[str]) -> 
     return re.sub(r"^[\s,.;:!-]*(?:and|but|so)?\b[\s,]*", "", text).strip()
 
 
+_CASE_INTENTS = frozenset(
+    {Intent.PROBLEM, Intent.REFUND, Intent.HUMAN, Intent.ORDER, Intent.POLICY, Intent.RECEIPT}
+)
+_LEADS_TO_INTENT = {
+    "order": Intent.ORDER,
+    "refund": Intent.REFUND,
+    "human": Intent.HUMAN,
+    "problem": Intent.PROBLEM,
+    "article": Intent.POLICY,
+    "greeting": Intent.GREETING,
+    "thanks": Intent.THANKS,
+    "goodbye": Intent.GOODBYE,
+}
+
+
+@dataclass
+class _Understanding:
+    intents: set[Intent]
+    problems: tuple[str, ...]
+    described: bool
+    query: str | None = None
+    reply: str | None = None
+
+
+def _by_meaning(match: Match, found: _Understanding, order_ids: Sequence[str]) -> None:
+    """Fold what the line means into what the patterns found (the patterns' ids stay)."""
+    spec = match.intent
+    intent = _LEADS_TO_INTENT.get(spec.leads_to)
+    specific = found.problems and found.problems != (GENERIC_PROBLEM,)
+    questioned = spec.leads_to == "article" and Intent.POLICY not in found.intents
+    if questioned and not order_ids and not specific:
+        # A question however it is phrased: "I want to see your money back policy".
+        found.intents -= {Intent.REFUND, Intent.PROBLEM, Intent.HUMAN}
+        found.problems = ()
+        found.described = False
+    if found.intents & _CASE_INTENTS:
+        return
+    if intent is Intent.POLICY:
+        found.query = (spec.article or "").replace("-", " ")
+    if intent is Intent.PROBLEM:
+        found.problems = (spec.label or GENERIC_PROBLEM,)
+        found.described = True
+    if intent is not None:
+        found.intents.add(intent)
+    if spec.leads_to == "reply":
+        found.reply = spec.reply
+
+
 def read_message(
-    text: str, image_refs: Sequence[str] = (), asked: frozenset[Asked] = frozenset()
+    text: str,
+    image_refs: Sequence[str] = (),
+    asked: frozenset[Asked] = frozenset(),
+    matcher: IntentMatcher | None = None,
 ) -> Reading:
-    """Read one customer message, given what the assistant asked just before it."""
+    """Read one customer message, given what the assistant asked just before it.
+
+    With a ``matcher`` (the profile's intents), the line is also matched by meaning.
+    """
     norm = normalise(text)
     intents = {intent for intent, pattern in _INTENT_PATTERNS if re.search(pattern, norm)}
     problems = tuple(label for label, pattern in PROBLEM_KINDS if re.search(pattern, norm))
@@ -451,6 +515,14 @@ def read_message(
         intents.add(Intent.PROBLEM)
         problems = problems or (GENERIC_PROBLEM,)
         described = True
+    found = _Understanding(intents, problems, described)
+    match = None
+    bare = name is not None and len(words.split()) <= 2
+    if matcher is not None and not image_refs and not bare and Asked.DETAILS not in asked:
+        match = matcher.match(_strip(text, spans, []) or text)
+        if match is not None:
+            _by_meaning(match, found, order_ids)
+    intents, problems, described = found.intents, found.problems, found.described
     if intents & {Intent.PROBLEM, Intent.REFUND, Intent.HUMAN, Intent.ORDER, Intent.POLICY}:
         intents -= {Intent.THANKS, Intent.GOODBYE}
     return Reading(
@@ -463,4 +535,7 @@ def read_message(
         image_refs=tuple(image_refs),
         words=words,
         described=described,
+        understood=match.intent.name if match else None,
+        query=found.query,
+        reply=found.reply,
     )

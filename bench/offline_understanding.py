@@ -1,0 +1,234 @@
+"""How well the offline assistant understands a customer's first message, and what it costs.
+
+For every labelled line (tests/data/understanding/) the first reply is checked against what
+the profile says the intent leads to: the right article found by the help-centre search,
+the right tool, or the one question the tool still needs. Dialogues ("a problem, then a
+name") must file exactly one ticket, for that name, as soon as the name is given.
+
+    python -m bench.offline_understanding [--json]
+
+test.jsonl is reported, never used to choose examples or thresholds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.tool_stubs import TOOLS
+
+from helpline.messages import ToolCall
+from helpline.models.base import TextDelta, ToolCallReady
+from helpline.models.offline import OfflineModel
+from helpline.support.knowledge import HelpCenter
+from helpline.support.profile import DEFAULT_PROFILE, load_profile
+from helpline.understanding.intents import IntentSpec, read_intents
+
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "understanding"
+ALL_TOOLS = list(TOOLS.values())
+
+
+@dataclass
+class Reply:
+    text: str
+    calls: list[ToolCall]
+
+
+async def respond(model: OfflineModel, messages: list[dict[str, Any]]) -> Reply:
+    events = [e async for e in model.stream(messages, ALL_TOOLS)]
+    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    return Reply(text, [e.call for e in events if isinstance(e, ToolCallReady)])
+
+
+def read_lines(name: str, split: str | None = None) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in (DATA / name).read_text().splitlines() if line.strip()]
+    return [r for r in rows if split is None or r.get("split", split) == split]
+
+
+class Judge:
+    """Whether a first reply is what the profile says the line's intent leads to."""
+
+    def __init__(self, profile_folder: Path) -> None:
+        specs, _ = read_intents(profile_folder / "intents.toml")
+        self.specs: dict[str, IntentSpec] = {s.name: s for s in specs}
+        self.help_center = HelpCenter(load_profile(profile_folder).articles)
+
+    def ok(self, line: dict[str, Any], reply: Reply) -> bool:
+        spec = self.specs[line["intent"]]
+        names = [c.function.name for c in reply.calls]
+        text = reply.text.lower()
+        kind = spec.leads_to
+        if kind == "article":
+            if names != ["search_help_center"]:
+                return False
+            query = json.loads(reply.calls[0].function.arguments)["query"]
+            found = self.help_center.search(query, k=1)
+            return bool(found) and found[0].article_id == spec.article
+        if kind == "order":
+            if line.get("order_id") and line.get("email"):
+                return names == ["lookup_order"]
+            if line.get("email"):
+                return names in (["list_recent_orders"], ["lookup_order"])
+            return not names and ("order number" in text or "email" in text)
+        if kind == "refund":
+            if names:
+                return names[0] in {"request_refund", "lookup_order"}
+            return "order number" in text or "email" in text
+        if kind == "human":
+            return names == ["escalate_to_human"] or (not names and "help with" in text)
+        if kind == "problem":
+            return names == ["create_customer_ticket"] or (not names and "your name" in text)
+        if kind == "reply":
+            return not names and (spec.reply or "").lower() in text
+        if kind == "greeting":
+            return not names and "what can i do for you" in text
+        if kind == "thanks":
+            return not names and "welcome" in text
+        if kind == "goodbye":
+            return not names and ("good day" in text or "getting in touch" in text)
+        return not names and "support assistant" in text
+
+
+async def first_replies(
+    model: OfflineModel, judge: Judge, lines: Sequence[dict[str, Any]]
+) -> tuple[list[bool], list[float]]:
+    results, times = [], []
+    for line in lines:
+        start = time.perf_counter()
+        reply = await respond(model, [{"role": "user", "content": line["text"]}])
+        times.append(time.perf_counter() - start)
+        results.append(judge.ok(line, reply))
+    return results, times
+
+
+async def dialogue_ok(model: OfflineModel, dialogue: dict[str, Any]) -> bool:
+    """Exactly one ticket, filed at the turn that gives the name, for that name."""
+    messages: list[dict[str, Any]] = []
+    tickets: list[tuple[int, str]] = []
+    for index, turn in enumerate(dialogue["turns"]):
+        messages.append({"role": "user", "content": turn})
+        for _ in range(3):
+            reply = await respond(model, messages)
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": reply.text,
+                    "tool_calls": [c.model_dump() for c in reply.calls] or None,
+                }
+            )
+            if not reply.calls:
+                break
+            for call in reply.calls:
+                if call.function.name == "create_customer_ticket":
+                    tickets.append((index, json.loads(call.function.arguments)["name"]))
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": '{"id": 7}'})
+    want = dialogue["name"].lower()
+    return (
+        len(tickets) == 1
+        and tickets[0] == (dialogue["name_turn"], tickets[0][1])
+        and (tickets[0][1].lower() == want)
+    )
+
+
+def startup_cpu_s(profile: Path, runs: int = 3) -> float:
+    """Whole-process CPU of building the offline assistant, minus Python's bare start-up."""
+    code = "from helpline.models.offline import OfflineModel; OfflineModel(profile={!r}).matcher"
+
+    def cpu(script: str) -> float:
+        best = float("inf")
+        for _ in range(runs):
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    f"import resource;{script};"
+                    "r=resource.getrusage(resource.RUSAGE_SELF);print(r.ru_utime+r.ru_stime)",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            best = min(best, float(out.stdout.split()[-1]))
+        return best
+
+    return max(0.0, cpu(code.format(str(profile))) - cpu("import helpline.models.offline"))
+
+
+def measure(profile: Path, prefix: str) -> dict[str, Any]:
+    model = OfflineModel(profile=profile)
+    judge = Judge(profile)
+    out: dict[str, Any] = {"profile": profile.name}
+    times: list[float] = []
+    for split in ("dev", "test"):
+        lines = (
+            read_lines(f"{split}.jsonl") if prefix == "" else read_lines(f"{prefix}.jsonl", split)
+        )
+        results, spent = asyncio.run(first_replies(model, judge, lines))
+        times += spent
+        per_intent: dict[str, list[bool]] = defaultdict(list)
+        for line, ok in zip(lines, results, strict=True):
+            per_intent[line["intent"]].append(ok)
+        out[split] = {
+            "lines": len(lines),
+            "accuracy": sum(results) / max(1, len(results)),
+            "per_intent": {k: sum(v) / len(v) for k, v in sorted(per_intent.items())},
+        }
+    if prefix == "":
+        dialogues = read_lines("dialogues.jsonl")
+        done = [asyncio.run(dialogue_ok(model, d)) for d in dialogues]
+        out["dialogues"] = {"count": len(done), "success": sum(done) / max(1, len(done))}
+    ordered = sorted(times[1:])  # the first turn embeds the examples
+    out["turn_ms"] = {
+        "mean": statistics.fmean(ordered) * 1000,
+        "p99": ordered[int(0.99 * (len(ordered) - 1))] * 1000,
+        "first": times[0] * 1000,
+    }
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+    profiles = [(DEFAULT_PROFILE, "")]
+    electronics = DEFAULT_PROFILE.parent / "electronics"
+    if (electronics / "intents.toml").is_file() and (DATA / "electronics.jsonl").is_file():
+        profiles.append((electronics, "electronics"))
+    results = [measure(folder, prefix) for folder, prefix in profiles]
+    results[0]["startup_cpu_s"] = startup_cpu_s(DEFAULT_PROFILE)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for r in results:
+        print(f"profile {r['profile']}")
+        print("| intent | dev | test |\n| --- | --- | --- |")
+        for intent, dev in r["dev"]["per_intent"].items():
+            test = r["test"]["per_intent"].get(intent)
+            print(f"| {intent} | {dev:.0%} | {'' if test is None else f'{test:.0%}'} |")
+        print(
+            f"first reply right: dev {r['dev']['accuracy']:.1%} of {r['dev']['lines']}, "
+            f"test {r['test']['accuracy']:.1%} of {r['test']['lines']}"
+        )
+        if "dialogues" in r:
+            print(f"dialogues: {r['dialogues']['success']:.1%} of {r['dialogues']['count']}")
+        t = r["turn_ms"]
+        print(
+            f"per turn: {t['mean']:.2f} ms mean, {t['p99']:.2f} ms p99 (first {t['first']:.0f} ms)"
+        )
+        if "startup_cpu_s" in r:
+            print(f"start-up CPU added by the understanding layer: {r['startup_cpu_s']:.3f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Offline understanding: a customer line matched by meaning to the profile's intents."""
