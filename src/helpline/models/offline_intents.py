@@ -60,7 +60,8 @@ PROBLEM_KINDS: tuple[tuple[str, str], ...] = (
         r"\bcharged (?:me )?(?:twice|two times|double|2x|again)\b|\bdouble[- ]?charged\b|"
         r"\bduplicate (?:charge|payment)\b|\bovercharged\b|\bbilled twice\b|\bcharged (?:me )?(?:for|extra)\b|"
         r"\bcard (?:was |got )?declined\b|\bpayment (?:failed|didn't go through|is not going through)\b|"
-        r"\bwrong amount\b|\bcharge i don't recogni[sz]e\b",
+        r"\bwrong amount\b|\bcharge i don't recogni[sz]e\b|"
+        r"\b(?:not able|unable|can't|won't let me) (?:to )?pay\b",
     ),
     (
         "Wrong item",
@@ -120,7 +121,7 @@ _INTENT_PATTERNS: tuple[tuple[Intent, str], ...] = (
         Intent.HUMAN,
         r"\bhuman\b|\breal person\b|\b(?:live |support )?agent\b|\brepresentative\b|"
         r"\b(?:speak|talk|chat) (?:to|with) (?:a |an |your )?(?:person|someone|somebody|staff|people)\b|"
-        r"\bmanager\b|\bsupervisor\b|\bescalate\b",
+        r"\bmanager\b|\bsupervisor\b|\bescalate\b|\b(?:an |a |the )?operator\b",
     ),
     (
         Intent.ORDER,
@@ -150,7 +151,8 @@ _INCIDENT = re.compile(
     r"my order|this order|stolen|hacked)\b"
 )
 _ORDER_ID = re.compile(
-    r"\b([A-Za-z]{2,4}-\d{3,})\b|\border\s*(?:number|no\.?|id)?\s*#?\s*(\d{3,})\b", re.I
+    r"\b([A-Za-z]{2,4}-\d{3,})\b|(?<=[a-z])([A-Z]{2,4}-\d{3,})\b|"
+    r"\b(?i:order)\s*(?i:number|no\.?|id)?\s*#?\s*(\d{3,})\b"
 )
 
 _CONTRACTIONS = {
@@ -332,15 +334,13 @@ def find_name(text: str, asked_name: bool) -> tuple[str, tuple[int, int]] | None
         if match and (name := _clean_name(match.group(1), strict=False)):
             return name, _said(match, name)
     for pattern in _WEAK_NAME:
-        match = pattern.search(text)
-        if not match:
-            continue
-        # "this is X" only when X is written like a name, or when we asked for one.
-        capitalised = match.group(1)[:1].isupper()
-        if pattern is _WEAK_NAME[1] and not (capitalised or asked_name):
-            continue
-        if name := _clean_name(match.group(1), strict=not asked_name):
-            return name, _said(match, name)
+        for match in pattern.finditer(text):
+            # "this is X" only when X is written like a name, or when we asked for one.
+            capitalised = match.group(1)[:1].isupper()
+            if pattern is _WEAK_NAME[1] and not (capitalised or asked_name):
+                continue
+            if name := _clean_name(match.group(1), strict=not asked_name):
+                return name, _said(match, name)
     if asked_name:
         for pattern in _ASKED_NAME:
             match = pattern.search(text)
@@ -401,7 +401,8 @@ def find_order_ids(text: str) -> tuple[str, ...]:
     """Order ids as written ("DD-10234" upper-cased, "order 10234" as the number)."""
     found = []
     for match in _ORDER_ID.finditer(text):
-        found.append(match.group(1).upper() if match.group(1) else match.group(2))
+        glued = match.group(1) or match.group(2)
+        found.append(glued.upper() if glued else match.group(3))
     return tuple(dict.fromkeys(found))
 
 
@@ -465,10 +466,10 @@ def _by_meaning(match: Match, found: _Understanding, order_ids: Sequence[str]) -
         found.intents -= {Intent.REFUND, Intent.PROBLEM, Intent.HUMAN}
         found.problems = ()
         found.described = False
+    if intent is Intent.POLICY and not found.intents & (_CASE_INTENTS - {Intent.POLICY}):
+        found.query = (spec.article or "").replace("-", " ")
     if found.intents & _CASE_INTENTS:
         return
-    if intent is Intent.POLICY:
-        found.query = (spec.article or "").replace("-", " ")
     if intent is Intent.PROBLEM:
         found.problems = (spec.label or GENERIC_PROBLEM,)
         found.described = True
