@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from bench.offline_understanding import Judge, dialogue_ok, first_replies, read_lines, respond
+
 from helpline.models.offline import OfflineModel
 from helpline.support.profile import DEFAULT_PROFILE
 
