@@ -456,8 +456,13 @@ class _Understanding:
 
 
 def _by_meaning(match: Match, found: _Understanding, order_ids: Sequence[str]) -> None:
-    """Fold what the line means into what the patterns found (the patterns' ids stay)."""
+    """Fold what the line means into what the patterns found (the patterns' ids stay).
+
+    A line naming an order is about that order, never a help-centre question.
+    """
     spec = match.intent
+    if order_ids and spec.leads_to == "article":
+        return
     intent = _LEADS_TO_INTENT.get(spec.leads_to)
     specific = found.problems and found.problems != (GENERIC_PROBLEM,)
     questioned = spec.leads_to == "article" and Intent.POLICY not in found.intents
@@ -518,9 +523,9 @@ def read_message(
         described = True
     found = _Understanding(intents, problems, described)
     match = None
-    bare = name is not None and len(words.split()) <= 2
+    bare = (name is not None or order_ids or emails) and len(words.split()) <= 2
     if matcher is not None and not image_refs and not bare and Asked.DETAILS not in asked:
-        match = matcher.match(_strip(text, spans, []) or text)
+        match = matcher.match(_strip(text, spans, [*emails, *order_ids]) or text)
         if match is not None:
             _by_meaning(match, found, order_ids)
     intents, problems, described = found.intents, found.problems, found.described
