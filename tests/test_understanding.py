@@ -66,19 +66,22 @@ def test_a_problem_asks_for_the_name_to_file_a_ticket(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "turns",
+    ("turns", "name", "name_turn"),
     [
-        ["I'm locked out of my account, I'm Sarah", "yes"],
-        ["I am not able to pay with my card", "Ahmed"],
+        (["I'm locked out of my account, I'm Sarah", "yes"], "Sarah", 0),
+        (["I am not able to pay with my card", "Ahmed"], "Ahmed", 1),
+        (["I'm locked out of my account", "sure, it's Mei Ling"], "Mei Ling", 1),
+        (["the app crashes", "sure, it's", "Kofi Mensah"], "Kofi Mensah", 2),
+        (["the app crashes", "ok", "thanks, it's Moses"], "Moses", 2),
+        (["my account got blocked", "MARCO"], "Marco", 1),
     ],
 )
-def test_problem_then_name_files_one_ticket(turns: list[str]) -> None:
-    name = "Sarah" if "Sarah" in turns[0] else "Ahmed"
-    dialogue = {"turns": turns, "name": name, "name_turn": 0 if name == "Sarah" else 1}
+def test_problem_then_name_files_one_ticket(turns: list[str], name: str, name_turn: int) -> None:
+    dialogue = {"turns": turns, "name": name, "name_turn": name_turn}
     assert asyncio.run(dialogue_ok(MODEL, dialogue))
 
 
 def test_a_problem_then_a_name_on_the_development_dialogues() -> None:
     dialogues = [d for d in read_lines("dialogues.jsonl") if d["split"] == "dev"]
     done = [asyncio.run(dialogue_ok(MODEL, d)) for d in dialogues]
-    assert sum(done) / len(done) >= 0.6
+    assert sum(done) / len(done) >= 0.9

@@ -48,7 +48,7 @@ PROBLEM_KINDS: tuple[tuple[str, str], ...] = (
         "Login problem",
         r"\blog ?(?:in|into|on)\b|\bsign ?(?:in|on)\b|\bpassword\b|\blocked out\b|"
         r"\bverification code\b|\b2fa\b|\bhacked\b|\breset (?:link|email)\b|"
-        r"\baccount (?:is )?(?:locked|blocked|suspended|disabled)\b|\bcan't access (?:my )?account\b",
+        r"\baccount(?:'s| is| got| has| has been|'s been| been)* (?:locked|blocked|suspended|disabled)\b|\bcan't access (?:my )?account\b",
     ),
     (
         "App problem",
@@ -251,7 +251,7 @@ def search_query(text: str) -> str:
 _NAME_WORD = r"[^\W\d_](?:[^\W\d_]|['’-](?=[^\W\d_]))*"
 _NAME_RUN = rf"({_NAME_WORD}(?:[ \t]+{_NAME_WORD}){{0,3}})"
 _EXPLICIT_NAME = (
-    re.compile(rf"\bmy name(?:'s|’s| is)\s+{_NAME_RUN}", re.I),
+    re.compile(rf"(?:\bmy |^\W*)name(?:'s|’s| is)\s+{_NAME_RUN}", re.I),
     re.compile(rf"\bname\s*[:=-]\s*{_NAME_RUN}", re.I),
     re.compile(rf"\b(?:you can )?call me\s+{_NAME_RUN}", re.I),
     re.compile(rf"\b(?:the )?name(?:'s|’s)\s+{_NAME_RUN}", re.I),
@@ -261,12 +261,14 @@ _WEAK_NAME = (
     re.compile(rf"\bthis is\s+{_NAME_RUN}", re.I),
     re.compile(rf"^\W*{_NAME_RUN}\s+here\b", re.I),
 )
+# Words that may come before a name given in answer: "sure thing, Emma", "ok fine its Dan".
+_ANSWER_LEAD = (
+    r"(?:(?:it's|it’s|its|it is|i'm|i’m|im|i am|me|sure thing|sure|yes|yeah|yep|ok|okay|fine|"
+    r"thanks|thank you|my name\??)(?![^\W\d_])[\s,.!?:;-]*)*"
+)
 _ASKED_NAME = (
-    re.compile(
-        rf"^\W*(?:it's|it’s|its|it is|i'm|i’m|im|i am|me|sure,?|yes,?|ok,?)?\s*{_NAME_RUN}\W*$",
-        re.I,
-    ),
-    re.compile(rf"^\W*(?:it's|it’s|its|it is)\s+{_NAME_RUN}", re.I),
+    re.compile(rf"^\W*{_ANSWER_LEAD}{_NAME_RUN}\W*$", re.I),
+    re.compile(rf"(?:^|[\s,.!?])(?:it's|it’s|its|it is)\s+{_NAME_RUN}\W*$", re.I),
 )
 # Words that follow "I'm" / "this is" / start a short reply but are not names.
 _NOT_NAMES = frozenset(
@@ -280,7 +282,7 @@ _NOT_NAMES = frozenset(
     charged stranded sure afraid worried concerned disappointed furious livid late early away
     home outside inside busy free interested curious wondering hoping reaching contacting
     following messaging texting using ordering paying still already always never trying
-    this that these those it its my your our their his her me you we they he she them us
+    this that these those it its it's it’s my your our their his her me you we they he she them us
     what who when where why how which hi hello hey thanks thank please help order orders food
     account app refund receipt problem issue customer user member driver courier manager human
     agent person someone somebody nobody everyone everything nothing something anything
@@ -315,7 +317,7 @@ def _clean_name(run: str, *, strict: bool) -> str | None:
         return None
     if any(w.lower() in _NOT_NAMES for w in words[1:]):
         words = words[: next(i for i, w in enumerate(words) if w.lower() in _NOT_NAMES)]
-    return " ".join(w.title() if w.islower() else w for w in words)
+    return " ".join(w.title() if w.islower() or w.isupper() else w for w in words)
 
 
 def _said(match: re.Match[str], name: str) -> tuple[int, int]:
@@ -434,6 +436,8 @@ def _strip(text: str, spans: Sequence[tuple[int, int]], refs: Sequence[str]) -> 
 _CASE_INTENTS = frozenset(
     {Intent.PROBLEM, Intent.REFUND, Intent.HUMAN, Intent.ORDER, Intent.POLICY, Intent.RECEIPT}
 )
+# Small talk that closes a case is never read by meaning in answer to a question ("ok").
+_CLOSING = frozenset({"thanks", "goodbye"})
 _LEADS_TO_INTENT = {
     "order": Intent.ORDER,
     "refund": Intent.REFUND,
@@ -524,11 +528,15 @@ def read_message(
     found = _Understanding(intents, problems, described)
     match = None
     bare = (name is not None or order_ids or emails) and len(words.split()) <= 2
-    if matcher is not None and not image_refs and not bare and Asked.DETAILS not in asked:
+    answered = Asked.NAME in asked and name is not None
+    if matcher is not None and not (image_refs or bare or answered or Asked.DETAILS in asked):
         match = matcher.match(_strip(text, spans, [*emails, *order_ids]) or text)
-        if match is not None:
+        if match is not None and not (asked and match.intent.leads_to in _CLOSING):
             _by_meaning(match, found, order_ids)
     intents, problems, described = found.intents, found.problems, found.described
+    if answered:
+        # "thanks, it's Moses" answers the question; it does not close the conversation.
+        intents -= {Intent.THANKS, Intent.GOODBYE}
     if intents & {Intent.PROBLEM, Intent.REFUND, Intent.HUMAN, Intent.ORDER, Intent.POLICY}:
         intents -= {Intent.THANKS, Intent.GOODBYE}
     return Reading(
