@@ -7,6 +7,7 @@ help-centre search, a tool, or the one question the tool still needs.
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from bench.offline_understanding import Judge, dialogue_ok, first_replies, read_lines, respond
@@ -85,3 +86,20 @@ def test_a_problem_then_a_name_on_the_development_dialogues() -> None:
     dialogues = [d for d in read_lines("dialogues.jsonl") if d["split"] == "dev"]
     done = [asyncio.run(dialogue_ok(MODEL, d)) for d in dialogues]
     assert sum(done) / len(done) >= 0.9
+
+
+ELECTRONICS = DEFAULT_PROFILE.parent / "electronics"
+
+
+def test_a_second_business_runs_on_its_own_profile() -> None:
+    """Voltcart (electronics, GBP): its own intents and articles, no code of its own."""
+    model = OfflineModel(profile=ELECTRONICS)
+    judge = Judge(ELECTRONICS)
+    lines = read_lines("electronics.jsonl", "dev")
+    results, _ = asyncio.run(first_replies(model, judge, lines))
+    assert sum(results) / len(results) >= 0.88
+    reply = asyncio.run(
+        respond(model, [{"role": "user", "content": "how do I return my headphones"}])
+    )
+    query = json.loads(reply.calls[0].function.arguments)["query"]
+    assert judge.help_center.search(query, k=1)[0].article_id == "returns"
