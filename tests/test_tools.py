@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Annotated
 
+import pytest
 from pydantic import Field
 
 from helpline.messages import ToolCall
 from helpline.store import Store
-from helpline.tools import ToolContext, ToolError, Toolset, tool
+from helpline.support.tickets import create_customer_ticket
+from helpline.tools import (
+    INTERNAL_FAILURE,
+    ToolContext,
+    ToolError,
+    Toolset,
+    error_result,
+    storable_call_id,
+    tool,
+)
 
 
 @tool
@@ -99,15 +110,49 @@ async def test_errors_become_messages_the_model_can_correct(sqlite_store: Store)
     cases = {
         ("nope", "{}"): "there is no tool named 'nope'. Available tools: refund_item",
         ("refund_item", "{not json"): "not valid JSON",
-        ("refund_item", "[1, 2]"): "failed (ValueError: arguments must be a JSON object)",
+        ("refund_item", "[1, 2]"): "arguments for refund_item must be a JSON object",
         ("refund_item", '{"order_id": "DD-1"}'): "items: Field required",
         ("refund_item", '{"order_id": 5, "items": []}'): "order_id: Input should be a valid string",
         ("refund_item", '{"order_id": "x", "items": [], "extra": 1}'): "extra: Extra inputs",
         ("slow_lookup", '{"key": "a"}'): "key: String should have at least 2 characters",
-        ("broken", "{}"): "broken failed (RuntimeError: database exploded)",
+        ("broken", "{}"): "failed for an internal reason; tell the customer and offer a ticket",
         ("refuses", "{}"): "Error: that order belongs to someone else",
     }
     for (name, arguments), expected in cases.items():
         result = await _call(sqlite_store, name, arguments)
         assert result.startswith("Error:"), (name, arguments, result)
         assert expected in result, (name, arguments, result)
+
+
+async def test_an_internal_failure_is_logged_and_never_shown(
+    sqlite_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="helpline.tools"):
+        result = await _call(sqlite_store, "broken", "{}")
+    assert result == error_result(INTERNAL_FAILURE)
+    assert "database exploded" not in result and "RuntimeError" not in result
+    [record] = caplog.records
+    assert record.exc_info is not None and "database exploded" in str(record.exc_info[1])
+
+
+async def test_a_database_error_from_a_huge_call_id_never_reaches_the_model(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 200 KB call id is stored as a digest; a database error would be logged, not shown."""
+    conversation_id = store.conversations.create()
+    huge = "call_" + "x" * 200_000
+    context = ToolContext(conversation_id=conversation_id, tool_call_id=huge, store=store)
+    toolset = Toolset([create_customer_ticket])
+    arguments = '{"name": "Omar", "issue": "charged twice"}'
+    with caplog.at_level(logging.ERROR):
+        first = await toolset.call(
+            ToolCall.make(huge, "create_customer_ticket", arguments), context
+        )
+        again = await toolset.call(
+            ToolCall.make(huge, "create_customer_ticket", arguments), context
+        )
+    assert first.startswith("Ticket #1 created for Omar") and again == first
+    assert "INSERT" not in first and caplog.records == []
+    assert len(store.tickets.find()) == 1
+    assert storable_call_id(huge).startswith("sha256:") and len(storable_call_id(huge)) <= 128
+    assert storable_call_id("call_0") == "call_0"

@@ -9,11 +9,13 @@ model can read and correct — never a crash of the turn.
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
 import json
+import logging
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, get_type_hints
 
 import anyio.to_thread
@@ -26,6 +28,14 @@ from helpline.validation import describe_errors
 if TYPE_CHECKING:
     from helpline.models.base import ChatModel
     from helpline.store import Store
+
+_log = logging.getLogger(__name__)
+
+MAX_CALL_ID_LENGTH = 128
+"""Tool-call ids are stored with what a call filed; a longer one is kept as its digest."""
+
+INTERNAL_FAILURE = "the tool failed for an internal reason; tell the customer and offer a ticket."
+"""What the model reads when a tool breaks: never the exception, which may hold data."""
 
 
 def _ignore_progress(_text: str) -> None:
@@ -142,7 +152,7 @@ class Tool:
         """
         raw = json.loads(arguments or "{}")
         if not isinstance(raw, dict):
-            raise ValueError("arguments must be a JSON object")
+            raise ToolError(f"the arguments for {self.name} must be a JSON object; send one.")
         validated = self.arguments_model.model_validate(raw)
         kwargs = {name: getattr(validated, name) for name in type(validated).model_fields}
         if self._context_param:
@@ -188,6 +198,13 @@ def is_error_result(result: str) -> bool:
     return result.lstrip().startswith(ERROR_PREFIX)
 
 
+def storable_call_id(call_id: str) -> str:
+    """The call id as stored: as sent when short and printable, else a fixed-length digest."""
+    if len(call_id) <= MAX_CALL_ID_LENGTH and call_id.isprintable():
+        return call_id
+    return "sha256:" + hashlib.sha256(call_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 class Toolset:
     """The tools offered to the model, by name."""
 
@@ -218,6 +235,9 @@ class Toolset:
         if selected is None:
             available = ", ".join(self._tools) or "none"
             return error_result(f"there is no tool named {name!r}. Available tools: {available}.")
+        stored_id = storable_call_id(context.tool_call_id)
+        if stored_id != context.tool_call_id:
+            context = replace(context, tool_call_id=stored_id)
         try:
             return await selected(call.function.arguments, context)
         except json.JSONDecodeError as exc:
@@ -230,6 +250,12 @@ class Toolset:
             )
         except ToolError as exc:
             problem = str(exc)
-        except Exception as exc:  # a tool's bug must not end the conversation
-            problem = f"{name} failed ({type(exc).__name__}: {exc}). Tell the customer and offer a ticket."
+        except Exception:  # a tool's bug must not end the conversation, nor reach the customer
+            _log.exception(
+                "Tool %s failed in conversation %s (call %s)",
+                name,
+                context.conversation_id,
+                context.tool_call_id,
+            )
+            problem = INTERNAL_FAILURE
         return error_result(problem)
