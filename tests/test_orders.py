@@ -286,11 +286,12 @@ class ShopOrders:
         wanted = email.casefold()
         return [o for o in self.orders.values() if o.customer_email.casefold() == wanted][:limit]
 
-    def record_refunds(self, order_id: str, refunds: Sequence[Refund]) -> None:
+    def record_refunds(self, order_id: str, refunds: Sequence[Refund]) -> list[Refund]:
         order = self.orders[order_id]
         if {r.item_name for r in order.refunds} & {r.item_name for r in refunds}:
             raise AlreadyRefunded(order_id)
         self.orders[order_id] = replace(order, refunds=order.refunds + tuple(refunds))
+        return list(refunds)
 
 
 async def test_tools_work_with_an_integrators_order_system(sqlite_store: Store) -> None:

@@ -21,7 +21,15 @@ from helpline.store.conversations import (
 )
 from helpline.store.db import create_db_engine, default_sqlite_url, migrate, normalize_url
 from helpline.store.images import IMAGE_SCHEME, ImageRecord, Images
-from helpline.store.orders import AlreadyRefunded, Order, OrderItem, Orders, Refund
+from helpline.store.orders import (
+    AlreadyRefunded,
+    NothingLeftToRefund,
+    Order,
+    OrderItem,
+    Orders,
+    Refund,
+    RefundRefused,
+)
 from helpline.store.receipts import Receipts
 from helpline.store.tickets import OPEN_TICKET_STATUSES, TICKET_STATUSES, TicketInfo, Tickets
 
@@ -88,11 +96,13 @@ __all__ = [
     "Conversations",
     "ImageRecord",
     "Images",
+    "NothingLeftToRefund",
     "Order",
     "OrderItem",
     "Orders",
     "Receipts",
     "Refund",
+    "RefundRefused",
     "Store",
     "TicketInfo",
     "Tickets",

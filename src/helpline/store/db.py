@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -66,6 +67,16 @@ def create_db_engine(url: str) -> Engine:
         max_overflow=30,
         pool_pre_ping=True,
     )
+
+
+def locked_row(session: Session, query: Select[Any]) -> Any:
+    """The row ``query`` selects, locked until the transaction ends, so a check and the write
+    that depends on it are atomic: ``FOR UPDATE`` on PostgreSQL, and on SQLite (no row locks)
+    the database's write lock, taken up front (``BEGIN IMMEDIATE``). Call it first."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("BEGIN IMMEDIATE"))
+        return session.scalar(query)
+    return session.scalar(query.with_for_update())
 
 
 def _json_text(value: Any) -> str:

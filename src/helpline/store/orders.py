@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 
+from helpline.store.db import locked_row
 from helpline.store.tables import Base, utcnow
 
 
@@ -126,8 +127,21 @@ class Order:
         return sum(refund.amount_cents for refund in self.refunds)
 
 
-class AlreadyRefunded(Exception):
+class RefundRefused(Exception):
+    """The order system refused to record refunds; nothing was recorded."""
+
+
+class AlreadyRefunded(RefundRefused):
     """Some of the items were refunded before (possibly by a concurrent request)."""
+
+    def __init__(self, message: str, items: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.items = tuple(items)
+        """The items that already had a refund."""
+
+
+class NothingLeftToRefund(RefundRefused):
+    """Everything paid for the order has been refunded already."""
 
 
 def _order(row: StoredOrder) -> Order:
@@ -213,22 +227,35 @@ class Orders:
             return False  # a concurrent add of the same order won
         return True
 
-    def record_refunds(self, order_id: str, refunds: Sequence[Refund]) -> None:
-        """Record refunds atomically (all or none).
+    def record_refunds(self, order_id: str, refunds: Sequence[Refund]) -> list[Refund]:
+        """Record refunds atomically (all or none) and return them as recorded.
 
-        Raises :class:`AlreadyRefunded` if any item already has a refund.
+        The order is locked while the rules that concurrent requests could break are checked
+        again: each item is refunded once (else :class:`AlreadyRefunded`), and the order never
+        pays back more than was paid (amounts are trimmed to what is left; with nothing left,
+        :class:`NothingLeftToRefund`).
         """
-        try:
-            with Session(self._engine) as session, session.begin():
-                session.add_all(
-                    StoredRefund(order_id=order_id, **_refund_columns(r)) for r in refunds
+        with Session(self._engine) as session, session.begin():
+            order = locked_row(session, select(StoredOrder).where(StoredOrder.id == order_id))
+            if order is None:
+                raise LookupError(f"there is no order {order_id}")
+            done = session.execute(
+                select(StoredRefund.item_name, StoredRefund.amount_cents).where(
+                    StoredRefund.order_id == order_id
                 )
-        except IntegrityError as exc:
-            wanted = {r.item_name for r in refunds}
-            order = self.get(order_id)
-            clashes = sorted(wanted & {r.item_name for r in order.refunds}) if order else []
-            if not clashes:
-                raise
-            raise AlreadyRefunded(
-                f"already refunded on order {order_id}: {', '.join(clashes)}"
-            ) from exc
+            ).all()
+            clashes = sorted({r.item_name for r in refunds} & {name for name, _ in done})
+            if clashes:
+                raise AlreadyRefunded(
+                    f"already refunded on order {order_id}: {', '.join(clashes)}", clashes
+                )
+            left = order.total_cents - sum(amount for _, amount in done)
+            if left <= 0:
+                raise NothingLeftToRefund(f"everything paid for order {order_id} is refunded")
+            recorded = []
+            for refund in refunds:
+                amount = min(refund.amount_cents, left)
+                left -= amount
+                recorded.append(replace(refund, amount_cents=amount))
+            session.add_all(StoredRefund(order_id=order_id, **_refund_columns(r)) for r in recorded)
+        return recorded

@@ -95,6 +95,13 @@ class Tickets:
                 query = query.where(Ticket.conversation_id == conversation_id)
             return [detached(TicketInfo, row) for row in session.scalars(query)]
 
+    def revise_amount(self, ticket_id: int, amount_cents: int, issue: str) -> None:
+        """Correct a refund ticket to the amount actually recorded (and its issue to match)."""
+        with Session(self._engine) as session, session.begin():
+            row = session.get(Ticket, ticket_id)
+            if row is not None:
+                row.amount_cents, row.issue, row.updated_at = amount_cents, issue, utcnow()
+
     def set_status(self, ticket_id: int, status: str) -> TicketInfo | None:
         """Change a ticket's status; ``None`` if there is no such ticket."""
         if status not in TICKET_STATUSES:

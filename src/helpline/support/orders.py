@@ -4,11 +4,12 @@ The tools ``lookup_order``, ``list_recent_orders`` and ``request_refund`` read o
 :class:`OrderSystem`. By default that is Helpline's own database (``store.orders``); to use
 your shop's order system, implement the three methods and hand it to :func:`order_tools`::
 
+    import threading
     from collections.abc import Sequence
     from dataclasses import replace
     from datetime import UTC, datetime
 
-    from helpline.store import AlreadyRefunded, Order, OrderItem, Refund
+    from helpline.store import AlreadyRefunded, NothingLeftToRefund, Order, OrderItem, Refund
     from helpline.support.orders import order_tools
     from helpline.support.profile import load_profile
 
@@ -17,6 +18,7 @@ your shop's order system, implement the three methods and hand it to :func:`orde
         '''Orders from your own backend (here: a dict).'''
 
         def __init__(self) -> None:
+            self.lock = threading.Lock()
             self.orders = {
                 "SH-1": Order(
                     id="SH-1", customer_name="Ada", customer_email="ada@example.com",
@@ -34,18 +36,30 @@ your shop's order system, implement the three methods and hand it to :func:`orde
             return [o for o in self.orders.values()
                     if o.customer_email.casefold() == wanted][:limit]
 
-        def record_refunds(self, order_id: str, refunds: Sequence[Refund]) -> None:
-            order = self.orders[order_id]
-            if {r.item_name for r in order.refunds} & {r.item_name for r in refunds}:
-                raise AlreadyRefunded(order_id)
-            self.orders[order_id] = replace(order, refunds=order.refunds + tuple(refunds))
+        def record_refunds(self, order_id: str, refunds: Sequence[Refund]) -> list[Refund]:
+            with self.lock:  # a real shop locks the order row in its own database
+                order = self.orders[order_id]
+                if {r.item_name for r in order.refunds} & {r.item_name for r in refunds}:
+                    raise AlreadyRefunded(order_id)
+                left = order.total_cents - order.refunded_cents
+                if left <= 0:
+                    raise NothingLeftToRefund(order_id)
+                recorded = []
+                for refund in refunds:
+                    recorded.append(replace(refund, amount_cents=min(refund.amount_cents, left)))
+                    left -= recorded[-1].amount_cents
+                self.orders[order_id] = replace(order, refunds=order.refunds + tuple(recorded))
+                return recorded
 
 
     tools = order_tools(load_profile(), ShopOrders())  # offer these to the assistant
 
 The refund rules are enforced here, in code, whatever the model says: a refund is possible
 only for a delivered order, within the profile's ``refund_window_days`` after delivery, for
-items on the order, each item once, and never for more than the customer paid.
+items on the order, each item once, and never for more than the customer paid. The last two
+hold under concurrent requests only if ``record_refunds`` checks them again while it holds the
+order (a row lock, a transaction): the tools check first to explain a refusal, but the order
+system's record step is what decides.
 
 An order is shown or refunded only to someone who knows the email address on it as well as
 its number, and a wrong address gets the same answer as a wrong number, so nobody reads
@@ -62,7 +76,13 @@ from typing import Annotated, Any, Protocol
 from pydantic import Field, StringConstraints
 
 from helpline.money import format_money
-from helpline.store.orders import AlreadyRefunded, Order, OrderItem, Refund
+from helpline.store.orders import (
+    AlreadyRefunded,
+    NothingLeftToRefund,
+    Order,
+    OrderItem,
+    Refund,
+)
 from helpline.store.tables import utcnow
 from helpline.support.profile import Profile
 from helpline.tools import Tool, ToolContext, ToolError, tool
@@ -83,8 +103,10 @@ class OrderSystem(Protocol):
         """The latest orders placed with this email address, newest first."""
         ...
 
-    def record_refunds(self, order_id: str, refunds: Sequence[Refund]) -> None:
-        """Record the refunds, all or none; raise ``AlreadyRefunded`` if an item already has one."""
+    def record_refunds(self, order_id: str, refunds: Sequence[Refund]) -> Sequence[Refund]:
+        """Record the refunds, all or none, atomically with these checks, and return them as
+        recorded: raise ``AlreadyRefunded`` if an item already has one, ``NothingLeftToRefund``
+        if everything paid is refunded, and trim amounts to what is left of the total."""
         ...
 
 
@@ -234,6 +256,13 @@ def _plan_refunds(
     return refunds
 
 
+def _refund_issue(order: Order, amount_cents: int, items: list[OrderItem], reason: str) -> str:
+    """The refund ticket's issue line, for the agents."""
+    names = ", ".join(i.name for i in items)
+    money = format_money(amount_cents, order.currency)
+    return f"Refund of {money} on order {order.id} for {names}: {reason}"
+
+
 def _approved(
     order: Order, refunds: Sequence[Refund], ticket_id: int, requested_cents: int
 ) -> dict[str, Any]:
@@ -366,10 +395,10 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
                 _check_refundable(order, chosen, window_days, now)
                 planned = _plan_refunds(order, chosen, reason, context.tool_call_id, now)
             amount = sum(r.amount_cents for r in planned)
-            ticket, _ = context.store.tickets.create(  # one ticket per call, also when retried
+            tickets = context.store.tickets
+            ticket, _ = tickets.create(  # one ticket per call, also when retried
                 order.customer_name,
-                f"Refund of {format_money(amount, order.currency)} on order {order.id} for "
-                f"{', '.join(i.name for i in chosen)}: {reason}",
+                _refund_issue(order, amount, chosen, reason),
                 conversation_id=context.conversation_id,
                 tool_call_id=context.tool_call_id,
                 category="refund",
@@ -378,14 +407,27 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
             refunds = [replace(r, ticket_id=ticket.id) for r in planned]
             if not replayed:
                 try:
-                    orders.record_refunds(order.id, refunds)
+                    refunds = list(orders.record_refunds(order.id, refunds))
                 except AlreadyRefunded as exc:
-                    context.store.tickets.set_status(ticket.id, "closed")
+                    tickets.set_status(ticket.id, "closed")
                     raise _Refusal(
                         "already_refunded",
                         f"These items were refunded by another request just now ({exc}).",
                         "Tell the customer the earlier refund stands.",
                     ) from exc
+                except NothingLeftToRefund as exc:
+                    tickets.set_status(ticket.id, "closed")
+                    raise _Refusal(
+                        "amount_cap",
+                        f"Everything paid for order {order.id} "
+                        f"({format_money(order.total_cents, order.currency)}) has been refunded, "
+                        "partly by another request just now.",
+                        _ASK_A_PERSON,
+                    ) from exc
+                recorded = sum(r.amount_cents for r in refunds)
+                if recorded != amount:  # a concurrent refund left less than planned
+                    issue = _refund_issue(order, recorded, chosen, reason)
+                    tickets.revise_amount(ticket.id, recorded, issue)
             return _approved(order, refunds, ticket.id, requested)
         except _Refusal as refusal:
             return refusal.result()
