@@ -75,7 +75,12 @@ def test_simultaneous_refunds_are_capped_at_what_was_paid(store: Store, tmp_path
             store.orders.add(_thai_order(order_id))
             start = threading.Barrier(len(ASKED))
 
-            def refund(worker: Store, item: str, order_id: str = order_id) -> int:
+            def refund(
+                worker: Store,
+                item: str,
+                order_id: str = order_id,
+                start: threading.Barrier = start,
+            ) -> int:
                 start.wait()
                 try:
                     recorded = worker.orders.record_refunds(
