@@ -1,7 +1,8 @@
 """The help centre: BM25 search over the profile's articles, and the ``search_help_center`` tool.
 
 Articles are split into passages at their ``##`` sections (each keeping its article's
-title), indexed with ``bm25s`` over stemmed words, and searched with the customer's own
+title), indexed with ``bm25s`` over stemmed words and ranked by that score plus their
+similarity in meaning to the question (offline embeddings), searched with the customer's own
 words: chat filler ("tf", "pls") is dropped and misspelt words ("pasword") are corrected
 to the nearest word the help centre uses. Results are one passage per article, so the
 top three are three different articles.
@@ -30,6 +31,10 @@ _CHAT_FILLER = frozenset(
     "im ive youre cant dont didnt doesnt isnt wasnt wont havent hasnt couldnt".split()
 )
 _WORD = re.compile(r"[a-z0-9]+")
+# How much a passage's meaning (embedding cosine) counts beside its BM25 score scaled to the
+# best one. On bench.retrieval's questions top-1 is 84% with BM25 alone, 86% with 2, 88% with
+# 4; on the understanding development lines the first reply is right 89%, 88%, 86%.
+_MEANING_WEIGHT = 2.0
 _SECTION = re.compile(r"^##\s+(.+?)\s*$", re.MULTILINE)
 
 
@@ -120,6 +125,20 @@ class HelpCenter:
             stems.append(stem)
         return stems
 
+    @functools.cached_property
+    def _vectors(self) -> Any:
+        from helpline.understanding.embedder import default_embedder
+
+        return default_embedder().embed(
+            [f"{p.title}. {p.section}. {p.text}" for p in self.passages]
+        )
+
+    def _similarity(self, query: str) -> Any:
+        """Each passage's similarity in meaning to the query (cosine of their embeddings)."""
+        from helpline.understanding.embedder import default_embedder
+
+        return self._vectors @ default_embedder().embed([query])[0]
+
     def search(self, query: str, k: int = 3) -> list[Passage]:
         """The best passage of each of the ``k`` most relevant articles, best first."""
         with self._lock:
@@ -129,6 +148,9 @@ class HelpCenter:
         if not stems or not self.passages:
             return []
         scores = self._index.get_scores(stems)
+        if scores.max() > 0:
+            scores = scores / scores.max()
+        scores = scores + _MEANING_WEIGHT * self._similarity(query) * (scores > 0)
         found: list[Passage] = []
         seen: set[str] = set()
         for position in scores.argsort()[::-1]:
