@@ -37,7 +37,7 @@ def test_migrations_create_every_table_and_are_idempotent(store: Store) -> None:
     conversation_id = store.conversations.create(messages=[{"role": "user", "content": "kept"}])
     again = Store.open(store.engine.url.render_as_string(hide_password=False))  # a second start
     with again.engine.connect() as connection:
-        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
+        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0005"
     assert again.conversations.messages(conversation_id) == [{"role": "user", "content": "kept"}]
     again.close()
 
@@ -177,3 +177,26 @@ def test_a_deleted_conversation_leaves_tickets_without_the_customer(store: Store
         store.conversations.begin_turn(
             conversation_id, "w", timedelta(minutes=1), {"role": "user", "content": "hi"}
         )
+
+
+def test_call_ids_become_unique_per_conversation_on_a_database_with_tickets(store: Store) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from helpline.store.db import _MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    conversation_id = store.conversations.create()
+    store.tickets.create(
+        "Omar", "charged twice", conversation_id=conversation_id, tool_call_id="c0"
+    )
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")  # the key on the call id alone is back
+        command.upgrade(config, "head")
+    keys = inspect(store.engine).get_unique_constraints("tickets")
+    assert [k["column_names"] for k in keys] == [["conversation_id", "tool_call_id"]]
+    other = store.conversations.create()
+    ticket, new = store.tickets.create("Ada", "late", conversation_id=other, tool_call_id="c0")
+    assert new and ticket.name == "Ada"

@@ -83,10 +83,16 @@ class StoredMessage(Base):
 
 class Ticket(Base):
     __tablename__ = "tickets"
+    __table_args__ = (
+        UniqueConstraint(
+            "conversation_id", "tool_call_id", name="uq_tickets_conversation_id_tool_call_id"
+        ),
+    )
+    """A call id is only unique within its conversation: providers number calls per reply."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str | None] = mapped_column(ForeignKey("conversations.id"), index=True)
-    tool_call_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    tool_call_id: Mapped[str | None] = mapped_column(String(128))
     name: Mapped[str] = mapped_column(String(200))
     issue: Mapped[str] = mapped_column(Text)
     category: Mapped[str] = mapped_column(String(32), default="general")

@@ -49,10 +49,11 @@ class Tickets:
     ) -> tuple[TicketInfo, bool]:
         """File a ticket; returns it and whether it is new.
 
-        At most one ticket exists per tool call id, so a retried turn never files twice.
+        At most one ticket exists per tool call id in a conversation, so a retried turn never
+        files twice (another conversation's call with the same id is another call).
         """
         if tool_call_id is not None:
-            existing = self._by_tool_call(tool_call_id)
+            existing = self.by_tool_call(conversation_id, tool_call_id)
             if existing is not None:
                 return existing, False
         try:
@@ -69,14 +70,22 @@ class Tickets:
                 session.flush()
                 return detached(TicketInfo, row), True
         except IntegrityError:
-            existing = self._by_tool_call(tool_call_id) if tool_call_id else None
+            existing = self.by_tool_call(conversation_id, tool_call_id) if tool_call_id else None
             if existing is None:
                 raise
             return existing, False  # a concurrent retry of the same call won the race
 
-    def _by_tool_call(self, tool_call_id: str) -> TicketInfo | None:
+    def by_tool_call(self, conversation_id: str | None, tool_call_id: str) -> TicketInfo | None:
+        """The ticket this conversation's tool call filed, if it filed one."""
         with Session(self._engine) as session:
-            row = session.scalar(select(Ticket).where(Ticket.tool_call_id == tool_call_id))
+            in_conversation = (
+                Ticket.conversation_id.is_(None)
+                if conversation_id is None
+                else Ticket.conversation_id == conversation_id
+            )
+            row = session.scalar(
+                select(Ticket).where(in_conversation, Ticket.tool_call_id == tool_call_id)
+            )
             return detached(TicketInfo, row) if row else None
 
     def get(self, ticket_id: int) -> TicketInfo | None:

@@ -386,7 +386,10 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
                 raise _unknown_order(wanted, email)
             chosen = _match_items(order, items)
             requested = sum(i.total_cents for i in chosen)
-            earlier = [r for r in order.refunds if r.request_id == context.tool_call_id]
+            filed = context.store.tickets.by_tool_call(
+                context.conversation_id, context.tool_call_id
+            )
+            earlier = [r for r in order.refunds if filed and r.ticket_id == filed.id]
             replayed = bool(earlier) and {r.item_name for r in earlier} == {i.name for i in chosen}
             if replayed:  # this very call went through before and is being retried
                 planned = earlier
