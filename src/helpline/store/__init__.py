@@ -31,7 +31,13 @@ from helpline.store.orders import (
     RefundRefused,
 )
 from helpline.store.receipts import Receipts
-from helpline.store.tickets import OPEN_TICKET_STATUSES, TICKET_STATUSES, TicketInfo, Tickets
+from helpline.store.tickets import (
+    OPEN_TICKET_STATUSES,
+    TICKET_STATUSES,
+    TicketInfo,
+    TicketLimitReached,
+    Tickets,
+)
 
 T = TypeVar("T")
 
@@ -105,6 +111,7 @@ __all__ = [
     "RefundRefused",
     "Store",
     "TicketInfo",
+    "TicketLimitReached",
     "Tickets",
     "TurnStart",
     "normalize_url",

@@ -5,15 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from helpline.store.tables import Ticket, detached, utcnow
+from helpline.store.db import locked_row
+from helpline.store.tables import Conversation, Ticket, detached, utcnow
 
 TICKET_STATUSES = ("open", "in_progress", "waiting_on_customer", "resolved", "closed")
 OPEN_TICKET_STATUSES = TICKET_STATUSES[:3]
 """Statuses of tickets someone still has to work on."""
+
+
+class TicketLimitReached(Exception):
+    """The conversation has filed as many tickets as one conversation may."""
 
 
 @dataclass(frozen=True)
@@ -46,8 +51,12 @@ class Tickets:
         tool_call_id: str | None = None,
         category: str = "general",
         amount_cents: int | None = None,
+        limit: int | None = None,
     ) -> tuple[TicketInfo, bool]:
         """File a ticket; returns it and whether it is new.
+
+        With ``limit``, a conversation that has filed that many tickets files no more
+        (:class:`TicketLimitReached`); the count and the new ticket are atomic.
 
         At most one ticket exists per tool call id in a conversation, so a retried turn never
         files twice (another conversation's call with the same id is another call).
@@ -58,6 +67,8 @@ class Tickets:
                 return existing, False
         try:
             with Session(self._engine) as session, session.begin():
+                if limit is not None and conversation_id is not None:
+                    self._check_limit(session, conversation_id, limit)
                 row = Ticket(
                     name=name,
                     issue=issue,
@@ -74,6 +85,19 @@ class Tickets:
             if existing is None:
                 raise
             return existing, False  # a concurrent retry of the same call won the race
+
+    @staticmethod
+    def _check_limit(session: Session, conversation_id: str, limit: int) -> None:
+        locked_row(session, select(Conversation.id).where(Conversation.id == conversation_id))
+        filed = session.scalar(
+            select(func.count())
+            .select_from(Ticket)
+            .where(Ticket.conversation_id == conversation_id)
+        )
+        if (filed or 0) >= limit:
+            raise TicketLimitReached(
+                f"this conversation has filed {filed} tickets, the most one conversation may file"
+            )
 
     def by_tool_call(self, conversation_id: str | None, tool_call_id: str) -> TicketInfo | None:
         """The ticket this conversation's tool call filed, if it filed one."""

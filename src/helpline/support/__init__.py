@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from helpline.support.profile import Profile, ProfileError, load_profile
 from helpline.support.receipts import analyze_receipt_image
-from helpline.support.tickets import create_customer_ticket
+from helpline.support.tickets import create_customer_ticket, ticket_tools
 from helpline.tools import Tool
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ def support_tools(profile: Profile, order_system: OrderSystem | None = None) -> 
     available = {
         t.name: t
         for t in (
-            create_customer_ticket,
+            *ticket_tools(profile),
             analyze_receipt_image,
             *knowledge_tools(profile),
             *order_tools(profile, order_system),

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import StringConstraints
 
-from helpline.store import OPEN_TICKET_STATUSES, WAITING_FOR_AGENT
+from helpline.store import OPEN_TICKET_STATUSES, WAITING_FOR_AGENT, TicketLimitReached
 from helpline.support.profile import Profile
 from helpline.support.tickets import Name
 from helpline.tools import Tool, ToolContext, tool
@@ -40,13 +40,19 @@ def handoff_tools(profile: Profile) -> list[Tool]:
         )
         if handoff is None:  # one open handoff ticket per conversation is enough
             known_name = name or next((t.name for t in earlier), "Unknown customer")
-            handoff, _ = tickets.create(
-                known_name,
-                reason,
-                conversation_id=context.conversation_id,
-                tool_call_id=context.tool_call_id,
-                category="handoff",
-            )
+            try:
+                handoff, _ = tickets.create(
+                    known_name,
+                    reason,
+                    conversation_id=context.conversation_id,
+                    tool_call_id=context.tool_call_id,
+                    category="handoff",
+                    limit=profile.settings.tickets_per_conversation,
+                )
+            except (
+                TicketLimitReached
+            ):  # a person still takes over; the latest ticket is the reference
+                handoff = earlier[0]
         context.store.conversations.set_status(context.conversation_id, WAITING_FOR_AGENT)
         when = f" Our agents work {hours}." if hours else ""
         return {

@@ -84,6 +84,7 @@ from helpline.store.orders import (
     Refund,
 )
 from helpline.store.tables import utcnow
+from helpline.store.tickets import TicketLimitReached
 from helpline.support.profile import Profile
 from helpline.tools import Tool, ToolContext, ToolError, tool
 
@@ -326,6 +327,7 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
     Without ``system``, orders come from the conversation's store (``context.store.orders``).
     """
     window_days = profile.settings.refund_window_days
+    ticket_limit = profile.settings.tickets_per_conversation
 
     def orders_of(context: ToolContext) -> OrderSystem:
         return system if system is not None else context.store.orders
@@ -399,14 +401,20 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
                 planned = _plan_refunds(order, chosen, reason, context.tool_call_id, now)
             amount = sum(r.amount_cents for r in planned)
             tickets = context.store.tickets
-            ticket, _ = tickets.create(  # one ticket per call, also when retried
-                order.customer_name,
-                _refund_issue(order, amount, chosen, reason),
-                conversation_id=context.conversation_id,
-                tool_call_id=context.tool_call_id,
-                category="refund",
-                amount_cents=amount,
-            )
+            try:
+                ticket, _ = tickets.create(  # one ticket per call, also when retried
+                    order.customer_name,
+                    _refund_issue(order, amount, chosen, reason),
+                    conversation_id=context.conversation_id,
+                    tool_call_id=context.tool_call_id,
+                    category="refund",
+                    amount_cents=amount,
+                    limit=ticket_limit,
+                )
+            except TicketLimitReached as exc:
+                raise _Refusal(
+                    "ticket_limit", f"No refund was made: {exc}.", _ASK_A_PERSON
+                ) from exc
             refunds = [replace(r, ticket_id=ticket.id) for r in planned]
             if not replayed:
                 try:

@@ -50,6 +50,8 @@ class Settings:
     support_hours: str | None = None
     """When human agents work, e.g. "every day from 08:00 to 23:00 (CET)"."""
     support_email: str | None = None
+    tickets_per_conversation: int = 5
+    """The most tickets one conversation may file (a runaway model files no more)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +78,7 @@ class _Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     refund_window_days: int = Field(default=14, ge=0)
     currency: str = Field(default="EUR", pattern="^[A-Z]{3}$")
+    tickets_per_conversation: int = Field(default=Settings.tickets_per_conversation, ge=1)
 
 
 class _Tools(BaseModel):
@@ -134,6 +137,7 @@ def load_profile(path: str | Path | None = None) -> Profile:
     settings = Settings(
         refund_window_days=parsed.policy.refund_window_days,
         currency=parsed.policy.currency,
+        tickets_per_conversation=parsed.policy.tickets_per_conversation,
         support_hours=parsed.company.support_hours,
         support_email=parsed.company.support_email,
     )
