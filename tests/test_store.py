@@ -37,7 +37,7 @@ def test_migrations_create_every_table_and_are_idempotent(store: Store) -> None:
     conversation_id = store.conversations.create(messages=[{"role": "user", "content": "kept"}])
     again = Store.open(store.engine.url.render_as_string(hide_password=False))  # a second start
     with again.engine.connect() as connection:
-        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0005"
+        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0006"
     assert again.conversations.messages(conversation_id) == [{"role": "user", "content": "kept"}]
     again.close()
 

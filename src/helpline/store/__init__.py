@@ -21,6 +21,7 @@ from helpline.store.conversations import (
 )
 from helpline.store.db import create_db_engine, default_sqlite_url, migrate, normalize_url
 from helpline.store.images import IMAGE_SCHEME, ImageRecord, Images
+from helpline.store.order_lookups import OrderLookups
 from helpline.store.orders import (
     AlreadyRefunded,
     NothingLeftToRefund,
@@ -60,6 +61,7 @@ class Store:
         self.tickets = Tickets(engine)
         self.images = Images(engine)
         self.orders = Orders(engine)
+        self.order_lookups = OrderLookups(engine)
         self.receipts = Receipts(engine)
 
     @classmethod
@@ -105,6 +107,7 @@ __all__ = [
     "NothingLeftToRefund",
     "Order",
     "OrderItem",
+    "OrderLookups",
     "Orders",
     "Receipts",
     "Refund",

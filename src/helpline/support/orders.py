@@ -68,10 +68,10 @@ another customer's orders or learns which order numbers exist.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, TypeVar
 
 from pydantic import Field, StringConstraints
 
@@ -85,12 +85,13 @@ from helpline.store.orders import (
 )
 from helpline.store.tables import utcnow
 from helpline.store.tickets import TicketLimitReached
-from helpline.support.profile import Profile
+from helpline.support.profile import Profile, Settings
 from helpline.tools import Tool, ToolContext, ToolError, tool
 
 OrderId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
 Email = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+T = TypeVar("T")
 
 
 class OrderSystem(Protocol):
@@ -169,6 +170,25 @@ def _verified(orders: OrderSystem, order_id: str, email: str) -> Order | None:
     if order is None or order.customer_email.casefold() != _checked_email(email).casefold():
         return None
     return order
+
+
+def _counted(context: ToolContext, settings: Settings, find: Callable[[], T]) -> T:
+    """Run one order look-up within the conversation's limits and count whether it found."""
+    lookups = context.store.order_lookups
+    lookup = lookups.begin(
+        context.conversation_id,
+        settings.order_lookups_per_conversation,
+        settings.failed_order_lookups_per_conversation,
+    )
+    if lookup is None:
+        raise ToolError(
+            "No more orders can be looked up in this conversation: it has looked up as many "
+            "as one conversation may. Offer to connect the customer with a person, who can "
+            "check their orders."
+        )
+    found = find()
+    lookups.finish(lookup, bool(found))
+    return found
 
 
 def _squash(name: str) -> str:
@@ -326,7 +346,8 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
 
     Without ``system``, orders come from the conversation's store (``context.store.orders``).
     """
-    window_days = profile.settings.refund_window_days
+    settings = profile.settings
+    window_days = settings.refund_window_days
     ticket_limit = profile.settings.tickets_per_conversation
 
     def orders_of(context: ToolContext) -> OrderSystem:
@@ -341,7 +362,8 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
             email: The email address the customer orders with (the order must be theirs).
         """
         wanted = normalize_order_id(order_id)
-        order = _verified(orders_of(context), wanted, email)
+        _checked_email(email)
+        order = _counted(context, settings, lambda: _verified(orders_of(context), wanted, email))
         if order is None:
             raise ToolError(_unknown_order(wanted, email).message)
         return _details(order, window_days)
@@ -353,7 +375,10 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
         Args:
             email: The email address on the customer's account.
         """
-        found = orders_of(context).recent_for_customer(_checked_email(email), limit=5)
+        _checked_email(email)
+        found = _counted(
+            context, settings, lambda: orders_of(context).recent_for_customer(email, limit=5)
+        )
         if not found:
             return {
                 "orders": [],
@@ -382,7 +407,8 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
         """
         orders = orders_of(context)
         wanted = normalize_order_id(order_id)
-        order = _verified(orders, wanted, email)
+        _checked_email(email)
+        order = _counted(context, settings, lambda: _verified(orders, wanted, email))
         try:
             if order is None:
                 raise _unknown_order(wanted, email)

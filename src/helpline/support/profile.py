@@ -52,6 +52,9 @@ class Settings:
     support_email: str | None = None
     tickets_per_conversation: int = 5
     """The most tickets one conversation may file (a runaway model files no more)."""
+    order_lookups_per_conversation: int = 20
+    failed_order_lookups_per_conversation: int = 5
+    """Look-ups that found nothing: a conversation cannot try address after address."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,6 +82,12 @@ class _Policy(BaseModel):
     refund_window_days: int = Field(default=14, ge=0)
     currency: str = Field(default="EUR", pattern="^[A-Z]{3}$")
     tickets_per_conversation: int = Field(default=Settings.tickets_per_conversation, ge=1)
+    order_lookups_per_conversation: int = Field(
+        default=Settings.order_lookups_per_conversation, ge=1
+    )
+    failed_order_lookups_per_conversation: int = Field(
+        default=Settings.failed_order_lookups_per_conversation, ge=1
+    )
 
 
 class _Tools(BaseModel):
@@ -138,6 +147,8 @@ def load_profile(path: str | Path | None = None) -> Profile:
         refund_window_days=parsed.policy.refund_window_days,
         currency=parsed.policy.currency,
         tickets_per_conversation=parsed.policy.tickets_per_conversation,
+        order_lookups_per_conversation=parsed.policy.order_lookups_per_conversation,
+        failed_order_lookups_per_conversation=parsed.policy.failed_order_lookups_per_conversation,
         support_hours=parsed.company.support_hours,
         support_email=parsed.company.support_email,
     )
