@@ -157,6 +157,7 @@ def test_a_deleted_conversation_leaves_tickets_without_the_customer(store: Store
         "Omar",
         "Fries missing",
         conversation_id=conversation_id,
+        tool_call_id="call_0",
         category="refund",
         amount_cents=350,
     )
@@ -172,6 +173,9 @@ def test_a_deleted_conversation_leaves_tickets_without_the_customer(store: Store
     assert (kept.name, kept.conversation_id) == ("Deleted customer", None)
     assert "Fries" not in kept.issue and (kept.category, kept.amount_cents) == ("refund", 350)
     assert store.conversations.messages(other) == [{"role": "user", "content": "hello"}]
+    # a ticket filed outside any conversation never meets the deleted chat's anonymised one
+    _, new = store.tickets.create("Lena", "Card declined", tool_call_id="call_0")
+    assert new
     assert not store.conversations.delete(conversation_id)  # gone already
     with pytest.raises(ConversationGone):
         store.conversations.begin_turn(

@@ -261,6 +261,7 @@ class Conversations:
                     name=FORGOTTEN_NAME,
                     issue=FORGOTTEN_ISSUE,
                     conversation_id=None,
+                    tool_call_id=None,  # idempotency ends with the conversation it served
                     updated_at=utcnow(),
                 )
             )
