@@ -66,6 +66,10 @@ class Conversation(Base):
     """Also the next message's position: appending needs no ``max()`` query."""
     turn_holder: Mapped[str | None] = mapped_column(String(64))
     turn_expires_at: Mapped[datetime | None]
+    customer_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    """The business's id for a signed-in customer (the token's ``sub``); ``None``: anonymous."""
+    customer_email: Mapped[str | None] = mapped_column(String(254))
+    customer_name: Mapped[str | None] = mapped_column(String(200))
 
 
 class StoredMessage(Base):
@@ -125,3 +129,61 @@ class StoredImage(Base):
     source: Mapped[str] = mapped_column(Text)
     """Where it came from: ``upload:<filename>``, a URL, or a local path."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StoredAgent(Base):
+    """A named support agent; only the SHA-256 of their key is kept."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(60), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StoredApproval(Base):
+    """A refund waiting for (or decided by) a person: what would be paid, and why it waits."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (
+        UniqueConstraint(
+            "conversation_id", "request_id", name="uq_approvals_conversation_id_request_id"
+        ),
+    )
+    """One approval per tool call in a conversation, so a retried call never queues twice."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL"), index=True
+    )
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    order_id: Mapped[str] = mapped_column(String(40), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    refunds: Mapped[dict[str, Any]]
+    """``{"items": [{item_name, quantity, amount_cents, reason}]}``: the refunds to record."""
+    reasons: Mapped[dict[str, Any]]
+    """``{"rules": [...], "text": "..."}``: why a person must decide."""
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(60))
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StoredAuditEntry(Base):
+    """What an agent did, and when; kept when the conversation it concerns is deleted."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agent: Mapped[str] = mapped_column(String(60))
+    action: Mapped[str] = mapped_column(String(32))
+    conversation_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(Integer)
+    approval_id: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
