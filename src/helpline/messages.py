@@ -85,6 +85,15 @@ class AssistantMessage(_Message):
     role: Literal["assistant"] = "assistant"
     content: str | None = None
     tool_calls: list[ToolCall] | None = None
+    response_id: str | None = None
+    """The response stored at the provider that this reply is (Responses API): the next
+    request may continue it with ``previous_response_id`` and send only what came after."""
+    previous_response_id: str | None = None
+    """The request for this reply continued that stored response: only the messages after
+    the one carrying it were sent."""
+    reasoning: list[dict[str, Any]] | None = None
+    """The model's encrypted reasoning items, sent back with the history when the provider
+    stores nothing."""
 
     def to_wire(self) -> dict[str, Any]:
         wire = super().to_wire()
@@ -97,6 +106,9 @@ class ToolMessage(_Message):
     tool_call_id: str
     content: str
 
+
+PROVIDER_KEYS = frozenset({"response_id", "previous_response_id", "reasoning"})
+"""Keys of a stored assistant message that only the Responses API reads."""
 
 Message = Annotated[
     SystemMessage | UserMessage | AssistantMessage | ToolMessage, Field(discriminator="role")
