@@ -411,11 +411,39 @@ def serve(
     base_url: BaseUrlOption = None,
     database_url: DatabaseOption = None,
     gguf: GgufOption = None,
+    rate_limits: Annotated[
+        str | None,
+        typer.Option(
+            "--rate-limits",
+            help="Burst:per-second limits, e.g. client=120:4,conversation=6:0.25,auth=10:0.1 "
+            "(HELPLINE_RATE_LIMITS).",
+        ),
+    ] = None,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="Proxies (addresses or networks, comma-separated, or *) whose X-Forwarded-For "
+            "names the client; default loopback only (HELPLINE_FORWARDED_ALLOW_IPS).",
+        ),
+    ] = None,
+    redis_url: Annotated[
+        str | None,
+        typer.Option("--redis-url", help="Share rate limits across nodes (HELPLINE_REDIS_URL)."),
+    ] = None,
 ) -> None:
     """Serve the web chat page at / and the HTTP API under /api."""
     from helpline.server.app import serve as run_server
 
-    settings = _settings(model=model, base_url=base_url, database_url=database_url, gguf=gguf)
+    settings = _settings(
+        model=model,
+        base_url=base_url,
+        database_url=database_url,
+        gguf=gguf,
+        rate_limits=rate_limits,
+        forwarded_allow_ips=forwarded_allow_ips,
+        redis_url=redis_url,
+    )
     _open_store(settings).close()  # fail here, clearly, if the database is unreachable
     run_server(settings, host=host, port=port, workers=workers)
 

@@ -37,6 +37,26 @@ class Settings:
     profile: str | None = None
     max_output_tokens: int | None = None
     """The most tokens one model answer may use (``max_tokens``); unset: the backend's default."""
+    identity_secret: str | None = None
+    """Verifies HS256 customer tokens the business's backend signs; unset: none accepted."""
+    identity_jwks_url: str | None = None
+    """The business's JSON Web Key Set, to verify RS256 customer tokens; unset: none accepted."""
+    allowed_origins: str | None = None
+    """Comma-separated sites allowed to call the API from a browser (the widget); unset: none."""
+    redis_url: str | None = None
+    """Redis shared by every worker and machine: rate limits (and live updates on SQLite)."""
+    redis_prefix: str | None = None
+    """Prefix of Helpline's Redis keys and channels, so installations can share one Redis."""
+    rate_limits: str | None = None
+    """``client=120:4,conversation=6:0.25,auth=10:0.1`` (burst:per second); unset: those."""
+    forwarded_allow_ips: str | None = None
+    """Proxies whose ``X-Forwarded-For`` names the client; unset: loopback only."""
+
+    def __post_init__(self) -> None:
+        if self.rate_limits is not None:  # a bad value fails at start-up, saying what to write
+            from helpline.limits import parse_rate_limits
+
+            parse_rate_limits(self.rate_limits)
 
     @classmethod
     def from_env(cls, env_file: Path | None = Path(".env")) -> Settings:
@@ -60,7 +80,18 @@ class Settings:
             gguf=get("HELPLINE_GGUF"),
             profile=get("HELPLINE_PROFILE"),
             max_output_tokens=_positive_int("HELPLINE_MAX_OUTPUT_TOKENS", get),
+            identity_secret=get("HELPLINE_IDENTITY_SECRET"),
+            identity_jwks_url=get("HELPLINE_IDENTITY_JWKS_URL"),
+            allowed_origins=get("HELPLINE_ALLOWED_ORIGINS"),
+            redis_url=get("HELPLINE_REDIS_URL"),
+            redis_prefix=get("HELPLINE_REDIS_PREFIX"),
+            rate_limits=get("HELPLINE_RATE_LIMITS"),
+            forwarded_allow_ips=get("HELPLINE_FORWARDED_ALLOW_IPS"),
         )
+
+    def origins(self) -> list[str]:
+        """The sites in ``allowed_origins``, as browsers send them (no trailing slash)."""
+        return [o.strip().rstrip("/") for o in (self.allowed_origins or "").split(",") if o.strip()]
 
     def override(self, **values: str | None) -> Settings:
         """A copy with the given non-empty values replaced (for command-line flags)."""

@@ -18,7 +18,7 @@ from helpline.config import Settings
 from helpline.server import routes_conversations, routes_pages, routes_tickets
 from helpline.server.errors import install_error_handlers
 from helpline.server.inputs import BodyLimit
-from helpline.server.ratelimit import RateLimits
+from helpline.server.ratelimit import RateLimits, limits_from
 from helpline.server.routes_pages import STATIC
 from helpline.server.state import ServerState
 
@@ -54,7 +54,7 @@ def create_app(
         docs_url=None,
         lifespan=lifespan,
     )
-    app.state.helpline = ServerState(assistant, settings, limits or RateLimits())
+    app.state.helpline = ServerState(assistant, settings, limits or limits_from(settings))
     install_error_handlers(app)
     app.add_middleware(BodyLimit)
     app.include_router(routes_conversations.router)
@@ -109,6 +109,10 @@ def tune_gc_for_serving() -> None:
     gc.set_threshold(20_000, 10, 10)
 
 
+LOOPBACK = "127.0.0.1,::1"
+"""Whose ``X-Forwarded-For`` is trusted unless ``--forwarded-allow-ips`` says otherwise."""
+
+
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Run the server until interrupted (``helpline serve``)."""
     import uvicorn
@@ -116,7 +120,12 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
     from helpline.app import build_assistant
     from helpline.store import Store
 
-    common = {"host": host, "port": port, "timeout_graceful_shutdown": 30}
+    common = {
+        "host": host,
+        "port": port,
+        "timeout_graceful_shutdown": 30,
+        "forwarded_allow_ips": settings.forwarded_allow_ips or LOOPBACK,
+    }
     if workers <= 1:
         app = create_app(build_assistant(settings), settings)
         tune_gc_for_serving()

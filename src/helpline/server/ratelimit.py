@@ -1,36 +1,48 @@
-"""In-process token buckets: per client address, per conversation, and for failed sign-ins.
+"""Token buckets: per client address, per conversation, and for failed sign-ins.
 
-State lives in each worker process, so with ``--workers N`` a client gets up to N times
-the rate; put a shared limiter (the reverse proxy) in front for a hard global limit.
+Without Redis the buckets live in each worker process, so with ``--workers N`` a client gets
+up to N times the rate; with ``HELPLINE_REDIS_URL`` they are shared by every worker and
+machine (:mod:`helpline.server.limits_redis`).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from helpline.limits import Rate, RateLimits, parse_rate_limits
 from helpline.server.errors import ApiError
 
+if TYPE_CHECKING:
+    from helpline.config import Settings
 
-@dataclass(frozen=True)
-class Rate:
-    """``burst`` requests at once, refilled at ``per_second``."""
+__all__ = ["Rate", "RateLimits", "TokenBuckets", "enforce", "refuse_while_empty"]
 
-    burst: float
-    per_second: float
+DEFAULT_REDIS_PREFIX = "helpline:"
 
 
-@dataclass(frozen=True)
-class RateLimits:
-    """The server's limits; the defaults suit one person typing, and a busy office behind NAT."""
+def limits_from(settings: Settings) -> RateLimits:
+    """The limits the settings name (``HELPLINE_RATE_LIMITS`` or ``--rate-limits``)."""
+    return parse_rate_limits(settings.rate_limits) if settings.rate_limits else RateLimits()
 
-    per_client: Rate = Rate(burst=120, per_second=4)
-    """Every API request from one address."""
-    per_conversation: Rate = Rate(burst=6, per_second=0.25)
-    """Messages to one conversation."""
-    failed_auth: Rate = Rate(burst=10, per_second=0.1)
-    """Wrong admin keys and conversation tokens from one address: guessing stays slow."""
+
+def buckets_for(
+    limits: RateLimits, settings: Settings
+) -> tuple[TokenBuckets, TokenBuckets, TokenBuckets]:
+    """Per client, per conversation and failed sign-ins: in Redis when it is configured."""
+    if not settings.redis_url:
+        rates = (limits.per_client, limits.per_conversation, limits.failed_auth)
+        return tuple(TokenBuckets(rate) for rate in rates)  # type: ignore[return-value]
+    from helpline.server.limits_redis import RedisHealth, SharedTokenBuckets, connect
+
+    client, health = connect(settings.redis_url), RedisHealth(settings.redis_url)
+    prefix = settings.redis_prefix or DEFAULT_REDIS_PREFIX
+    return (
+        SharedTokenBuckets(limits.per_client, client, health, prefix, "client"),
+        SharedTokenBuckets(limits.per_conversation, client, health, prefix, "conversation"),
+        SharedTokenBuckets(limits.failed_auth, client, health, prefix, "auth"),
+    )
 
 
 class TokenBuckets:

@@ -12,7 +12,13 @@ from fastapi import Request
 from helpline.assistant import Assistant
 from helpline.config import Settings
 from helpline.server.errors import ApiError
-from helpline.server.ratelimit import RateLimits, TokenBuckets, enforce, refuse_while_empty
+from helpline.server.ratelimit import (
+    RateLimits,
+    TokenBuckets,
+    buckets_for,
+    enforce,
+    refuse_while_empty,
+)
 from helpline.store import ConversationInfo
 
 
@@ -51,9 +57,8 @@ class ServerState:
     known: KnownConversations = field(default_factory=KnownConversations)
 
     def __post_init__(self) -> None:
-        self.per_client = TokenBuckets(self.limits.per_client)
-        self.per_conversation = TokenBuckets(self.limits.per_conversation)
-        self.failed_auth = TokenBuckets(self.limits.failed_auth)
+        buckets = buckets_for(self.limits, self.settings)  # in Redis when it is configured
+        self.per_client, self.per_conversation, self.failed_auth = buckets
 
 
 def state_of(request: Request) -> ServerState:
