@@ -1,0 +1,457 @@
+"""The support desk's numbers, aggregated by the database (SQLite or PostgreSQL).
+
+Counted are conversations in which the customer wrote at least once, started on or after
+``since``. A conversation is *handed off* when the assistant passed it to a person (a
+``handoff`` ticket) or a person wrote in it. It is *reopened* when the customer wrote again
+within 24 hours of leaving it: after rating it, or after an hour of silence. It is *resolved
+by the assistant* when it was neither handed off nor reopened and not rated 2 or lower.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Float,
+    Integer,
+    Numeric,
+    Select,
+    String,
+    Table,
+    and_,
+    case,
+    column,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    table,
+    true,
+    union,
+)
+from sqlalchemy import (
+    cast as sql_cast,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from helpline.store.conversations import AGENT, WAITING_FOR_AGENT
+from helpline.store.ratings import HIGHEST_SCORE, LOWEST_SCORE, StoredRating
+from helpline.store.tables import Conversation, StoredMessage, Ticket
+
+REOPEN_WINDOW = timedelta(hours=24)
+"""A customer who writes again within this long of leaving came back: not resolved."""
+LEFT_AFTER_SILENCE = timedelta(hours=1)
+"""A conversation this long without a message counts as left by the customer."""
+LOW_SCORE = 2
+"""A rating at or below this says the problem was not solved."""
+TOP = 10
+"""How many intents, articles and tools the lists show."""
+KNOWLEDGE_TOOL = "search_help_center"
+ERROR_PREFIX = "Error: "
+
+_turn_usage = table(
+    "turn_usage",
+    column("conversation_id", String),
+    column("prompt_tokens", Integer),
+    column("cached_tokens", Integer),
+    column("completion_tokens", Integer),
+    column("reasoning_tokens", Integer),
+    column("cost_usd", Numeric),
+)
+
+
+@dataclass(frozen=True)
+class DeskStats:
+    """The desk's numbers over conversations started since ``since`` (all, if ``None``)."""
+
+    since: datetime | None
+    conversations: int
+    resolved_by_assistant: int
+    resolution_rate: float | None
+    handoffs: int
+    handoff_rate: float | None
+    """Handed-off conversations over conversations."""
+    reopened: int
+    median_seconds_to_first_answer: float | None
+    median_seconds_to_agent_reply: float | None
+    """From the assistant's handoff to a person's first reply after it."""
+    ratings: int
+    csat_average: float | None
+    csat_distribution: dict[str, int]
+    """How many ratings gave each score, ``"1"`` to ``"5"``."""
+    top_articles: list[dict[str, Any]]
+    """Help-centre articles the searches found first, most often first: ``{article, count}``."""
+    top_tools: list[dict[str, Any]]
+    """Tools the assistant called: ``{tool, calls, errors}``."""
+    tool_calls: int
+    tool_errors: int
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int
+    cost_usd: float
+    by_day: list[dict[str, Any]] = field(default_factory=list)
+    """Per UTC day: ``{day, conversations, resolved_by_assistant, handoffs}``."""
+
+
+class Stats:
+    """Computes :class:`DeskStats` with a handful of aggregate queries."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._sql = _PostgresSql() if engine.dialect.name == "postgresql" else _SqliteSql()
+
+    def compute(self, since: datetime | None = None) -> DeskStats:
+        sql = self._sql
+        per_conversation = _per_conversation(sql, since).cte("per_conversation")
+        pc = per_conversation.c
+        resolved = case(
+            (and_(pc.handed_off == 0, pc.reopened == 0, _not_low(pc.score)), 1), else_=0
+        )
+        totals = select(
+            func.count(),
+            func.coalesce(func.sum(resolved), 0),
+            func.coalesce(func.sum(pc.handed_off), 0),
+            func.coalesce(func.sum(pc.reopened), 0),
+            func.count(pc.score),
+            func.avg(sql_cast(pc.score, Float)),
+        )
+        by_day = (
+            select(
+                pc.day,
+                func.count(),
+                func.sum(resolved),
+                func.sum(pc.handed_off),
+            )
+            .group_by(pc.day)
+            .order_by(pc.day)
+        )
+        distribution = (
+            select(pc.score, func.count()).where(pc.score.is_not(None)).group_by(pc.score)
+        )
+        calls = _tool_calls(sql, since).cte("calls")
+        tools = (
+            select(calls.c.tool, func.count(), func.sum(calls.c.failed))
+            .group_by(calls.c.tool)
+            .order_by(func.count().desc(), calls.c.tool)
+        )
+        articles = (
+            select(calls.c.article, func.count())
+            .where(calls.c.article.is_not(None))
+            .group_by(calls.c.article)
+            .order_by(func.count().desc(), calls.c.article)
+            .limit(TOP)
+        )
+        with self._engine.connect() as connection:
+            count, resolved_count, handoffs, reopened, rated, average = connection.execute(
+                totals
+            ).one()
+            first_answer = connection.execute(_median(pc.first_answer_seconds)).scalar()
+            agent_reply = connection.execute(_median(pc.agent_reply_seconds)).scalar()
+            scores = {str(score): n for score, n in connection.execute(distribution)}
+            days = [
+                {"day": str(day), "conversations": n, "resolved_by_assistant": r, "handoffs": h}
+                for day, n, r, h in connection.execute(by_day)
+            ]
+            tool_rows = connection.execute(tools).all()
+            article_rows = connection.execute(articles).all()
+            usage = connection.execute(_usage(since)).one()
+        return DeskStats(
+            since=since,
+            conversations=count,
+            resolved_by_assistant=int(resolved_count),
+            resolution_rate=_ratio(resolved_count, count),
+            handoffs=int(handoffs),
+            handoff_rate=_ratio(handoffs, count),
+            reopened=int(reopened),
+            median_seconds_to_first_answer=_seconds(first_answer),
+            median_seconds_to_agent_reply=_seconds(agent_reply),
+            ratings=rated,
+            csat_average=round(float(average), 2) if average is not None else None,
+            csat_distribution={
+                str(s): scores.get(str(s), 0) for s in range(LOWEST_SCORE, HIGHEST_SCORE + 1)
+            },
+            top_articles=[{"article": a, "count": n} for a, n in article_rows],
+            top_tools=[
+                {"tool": t, "calls": n, "errors": int(e or 0)} for t, n, e in tool_rows[:TOP]
+            ],
+            tool_calls=sum(n for _t, n, _e in tool_rows),
+            tool_errors=sum(int(e or 0) for _t, _n, e in tool_rows),
+            prompt_tokens=int(usage[0]),
+            cached_tokens=int(usage[1]),
+            completion_tokens=int(usage[2]),
+            reasoning_tokens=int(usage[3]),
+            cost_usd=round(float(usage[4]), 6),
+            by_day=days,
+        )
+
+
+def _ratio(part: Any, whole: int) -> float | None:
+    return round(float(part) / whole, 4) if whole else None
+
+
+def _seconds(value: Any) -> float | None:
+    return round(float(value), 3) if value is not None else None
+
+
+def _not_low(score: ColumnElement[Any]) -> ColumnElement[bool]:
+    return or_(score.is_(None), score > LOW_SCORE)
+
+
+_conversations = cast(Table, Conversation.__table__)
+_messages = cast(Table, StoredMessage.__table__)
+_tickets = cast(Table, Ticket.__table__)
+_ratings = cast(Table, StoredRating.__table__)
+
+
+def _scope(since: datetime | None) -> Select[Any]:
+    """Conversations started since ``since``, with the time of the customer's first message."""
+    query = (
+        select(
+            _conversations.c.id,
+            _conversations.c.created_at,
+            _conversations.c.status,
+            func.min(_messages.c.created_at).label("first_user_at"),
+        )
+        .join(_messages, _messages.c.conversation_id == _conversations.c.id)
+        .where(_messages.c.role == "user")
+        .group_by(_conversations.c.id, _conversations.c.created_at, _conversations.c.status)
+    )
+    if since is not None:
+        query = query.where(_conversations.c.created_at >= since)
+    return query
+
+
+def _per_conversation(sql: _Sql, since: datetime | None) -> Select[Any]:
+    """One row per counted conversation with what the numbers are made of."""
+    scope = _scope(since).cte("scope")
+    m = _messages.alias("m")
+    is_agent = func.coalesce(m.c.wire["name"].as_string(), "") == AGENT
+    first_answer = (
+        select(m.c.conversation_id, func.min(m.c.created_at).label("at"))
+        .join(scope, scope.c.id == m.c.conversation_id)
+        .where(m.c.role == "assistant", ~is_agent, m.c.created_at >= scope.c.first_user_at)
+        .group_by(m.c.conversation_id)
+        .subquery("first_answer")
+    )
+    handoff = (
+        select(_tickets.c.conversation_id, func.min(_tickets.c.created_at).label("at"))
+        .where(_tickets.c.category == "handoff")
+        .group_by(_tickets.c.conversation_id)
+        .subquery("handoff")
+    )
+    agent_wrote = (
+        select(m.c.conversation_id)
+        .join(scope, scope.c.id == m.c.conversation_id)
+        .where(m.c.role == "assistant", is_agent)
+        .group_by(m.c.conversation_id)
+        .subquery("agent_wrote")
+    )
+    agent_reply = (
+        select(m.c.conversation_id, func.min(m.c.created_at).label("at"))
+        .join(handoff, handoff.c.conversation_id == m.c.conversation_id)
+        .where(m.c.role == "assistant", is_agent, m.c.created_at >= handoff.c.at)
+        .group_by(m.c.conversation_id)
+        .subquery("agent_reply")
+    )
+    reopened = _reopened(sql, scope).subquery("reopened")
+    handed_off = or_(
+        handoff.c.conversation_id.is_not(None),
+        agent_wrote.c.conversation_id.is_not(None),
+        scope.c.status == WAITING_FOR_AGENT,
+    )
+    return (
+        select(
+            scope.c.id,
+            sql.day(scope.c.created_at).label("day"),
+            sql.seconds(first_answer.c.at, scope.c.first_user_at).label("first_answer_seconds"),
+            case((handed_off, 1), else_=0).label("handed_off"),
+            sql.seconds(agent_reply.c.at, handoff.c.at).label("agent_reply_seconds"),
+            case((reopened.c.conversation_id.is_not(None), 1), else_=0).label("reopened"),
+            _ratings.c.score,
+        )
+        .select_from(scope)
+        .outerjoin(first_answer, first_answer.c.conversation_id == scope.c.id)
+        .outerjoin(handoff, handoff.c.conversation_id == scope.c.id)
+        .outerjoin(agent_wrote, agent_wrote.c.conversation_id == scope.c.id)
+        .outerjoin(agent_reply, agent_reply.c.conversation_id == scope.c.id)
+        .outerjoin(reopened, reopened.c.conversation_id == scope.c.id)
+        .outerjoin(_ratings, _ratings.c.conversation_id == scope.c.id)
+    )
+
+
+def _reopened(sql: _Sql, scope: Any) -> Any:
+    """Conversations the customer came back to within :data:`REOPEN_WINDOW` of leaving."""
+    m = _messages.alias("m")
+    previous = func.lag(m.c.created_at).over(
+        partition_by=m.c.conversation_id, order_by=m.c.position
+    )
+    gaps = (
+        select(m.c.conversation_id, m.c.role, m.c.created_at, previous.label("previous_at"))
+        .join(scope, scope.c.id == m.c.conversation_id)
+        .subquery("gaps")
+    )
+    pause = sql.seconds(gaps.c.created_at, gaps.c.previous_at)
+    after_silence = select(gaps.c.conversation_id).where(
+        gaps.c.role == "user",
+        pause >= LEFT_AFTER_SILENCE.total_seconds(),
+        pause <= REOPEN_WINDOW.total_seconds(),
+    )
+    since_rating = sql.seconds(m.c.created_at, _ratings.c.created_at)
+    after_rating = (
+        select(m.c.conversation_id)
+        .join(scope, scope.c.id == m.c.conversation_id)
+        .join(_ratings, _ratings.c.conversation_id == m.c.conversation_id)
+        .where(
+            m.c.role == "user",
+            m.c.created_at > _ratings.c.created_at,
+            since_rating <= REOPEN_WINDOW.total_seconds(),
+        )
+    )
+    return union(after_silence, after_rating)
+
+
+def _tool_calls(sql: _Sql, since: datetime | None) -> Select[Any]:
+    """Every tool call in the counted conversations: its tool, whether it failed, and for a
+    help-centre search the article it found first."""
+    scope = _scope(since).cte("tool_scope")
+    asked = _messages.alias("asked")
+    answered = _messages.alias("answered")
+    call = sql.tool_calls(asked.c.wire)
+    content = answered.c.wire["content"].as_string()
+    return (
+        select(
+            call.name.label("tool"),
+            case((content.startswith(ERROR_PREFIX, autoescape=True), 1), else_=0).label("failed"),
+            case((call.name == KNOWLEDGE_TOOL, sql.first_article(content)), else_=null()).label(
+                "article"
+            ),
+        )
+        .select_from(asked)
+        .join(scope, scope.c.id == asked.c.conversation_id)
+        .join(call.source, true())
+        .outerjoin(
+            answered,
+            and_(
+                answered.c.conversation_id == asked.c.conversation_id,
+                answered.c.role == "tool",
+                answered.c.wire["tool_call_id"].as_string() == call.id,
+            ),
+        )
+        .where(asked.c.role == "assistant", call.where)
+    )
+
+
+def _usage(since: datetime | None) -> Select[Any]:
+    """Tokens and cost of the turns in conversations started since ``since``."""
+    u = _turn_usage.c
+    query = select(
+        *(
+            func.coalesce(func.sum(c), literal(0))
+            for c in (u.prompt_tokens, u.cached_tokens, u.completion_tokens, u.reasoning_tokens)
+        ),
+        func.coalesce(func.sum(u.cost_usd), literal(0)),
+    )
+    if since is not None:
+        query = query.join(_conversations, _conversations.c.id == u.conversation_id).where(
+            _conversations.c.created_at >= since
+        )
+    return query
+
+
+def _median(values: ColumnElement[Any]) -> Select[Any]:
+    """The median of a column, with window functions both databases have."""
+    source = values.table
+    ranked = (
+        select(
+            values.label("v"),
+            func.row_number().over(order_by=values).label("rn"),
+            func.count().over().label("n"),
+        )
+        .select_from(source)
+        .where(values.is_not(None))
+        .subquery("ranked")
+    )
+    # The middle row (odd count) or the two middle rows (even count): 2·rn in [n, n + 2].
+    return select(func.avg(ranked.c.v)).where((ranked.c.rn * 2).between(ranked.c.n, ranked.c.n + 2))
+
+
+@dataclass(frozen=True)
+class _Calls:
+    """The ``tool_calls`` of an assistant message as rows to join: each call's id and name."""
+
+    source: Any
+    id: ColumnElement[Any]
+    name: ColumnElement[Any]
+    where: ColumnElement[bool]
+
+
+class _Sql:
+    """The few expressions SQLite and PostgreSQL spell differently."""
+
+    def seconds(self, later: Any, earlier: Any) -> ColumnElement[Any]:
+        raise NotImplementedError
+
+    def day(self, moment: Any) -> ColumnElement[Any]:
+        raise NotImplementedError
+
+    def tool_calls(self, wire: Any) -> _Calls:
+        raise NotImplementedError
+
+    def first_article(self, content: Any) -> ColumnElement[Any]:
+        """The first result's article title in a help-centre search result (JSON text)."""
+        raise NotImplementedError
+
+
+class _SqliteSql(_Sql):
+    def seconds(self, later: Any, earlier: Any) -> ColumnElement[Any]:
+        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+
+    def day(self, moment: Any) -> ColumnElement[Any]:
+        return func.date(moment)
+
+    def tool_calls(self, wire: Any) -> _Calls:
+        each = func.json_each(wire, "$.tool_calls").table_valued("value", "type").alias("call")
+        return _Calls(
+            each,
+            func.json_extract(each.c.value, "$.id"),
+            func.json_extract(each.c.value, "$.function.name"),
+            each.c.type == "object",
+        )
+
+    def first_article(self, content: Any) -> ColumnElement[Any]:
+        return case(
+            (func.json_valid(content) == 1, func.json_extract(content, "$.results[0].article"))
+        )
+
+
+class _PostgresSql(_Sql):
+    def seconds(self, later: Any, earlier: Any) -> ColumnElement[Any]:
+        return func.extract("epoch", later - earlier)
+
+    def day(self, moment: Any) -> ColumnElement[Any]:
+        return func.to_char(func.timezone("UTC", moment), "YYYY-MM-DD")
+
+    def tool_calls(self, wire: Any) -> _Calls:
+        calls = sql_cast(wire, JSONB)["tool_calls"]
+        listed = case((func.jsonb_typeof(calls) == "array", calls))
+        each = (
+            func.jsonb_array_elements(listed).table_valued(column("value", JSONB)).lateral("call")
+        )
+        return _Calls(
+            each,
+            each.c.value["id"].astext,
+            each.c.value["function"]["name"].astext,
+            func.jsonb_typeof(each.c.value) == "object",
+        )
+
+    def first_article(self, content: Any) -> ColumnElement[Any]:
+        document = sql_cast(content, JSONB)
+        return case(
+            (content.like("{%}"), document["results"][0]["article"].astext),
+        )
