@@ -9,6 +9,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
+from helpline.store.agents import AgentInfo, AgentNameTaken, Agents
+from helpline.store.approvals import ApprovalInfo, Approvals
+from helpline.store.audit import AuditEntry, AuditLog
+from helpline.store.conversation_events import ConversationEvent, ConversationEvents
 from helpline.store.conversations import (
     ACTIVE,
     AGENT,
@@ -19,8 +23,10 @@ from helpline.store.conversations import (
     Conversations,
     TurnStart,
 )
+from helpline.store.customers import CustomerConversation, Customers, VerifiedCustomer
 from helpline.store.db import create_db_engine, default_sqlite_url, migrate, normalize_url
 from helpline.store.images import IMAGE_SCHEME, ImageRecord, Images
+from helpline.store.notices import Notices
 from helpline.store.order_lookups import OrderLookups
 from helpline.store.orders import (
     AlreadyRefunded,
@@ -31,7 +37,9 @@ from helpline.store.orders import (
     Refund,
     RefundRefused,
 )
+from helpline.store.ratings import RatingInfo, Ratings
 from helpline.store.receipts import Receipts
+from helpline.store.stats import DeskStats, Stats
 from helpline.store.tickets import (
     OPEN_TICKET_STATUSES,
     TICKET_STATUSES,
@@ -39,6 +47,7 @@ from helpline.store.tickets import (
     TicketLimitReached,
     Tickets,
 )
+from helpline.store.usage import DailyUsage, ReplyUsage, UsageLog, UsageTotals
 
 T = TypeVar("T")
 
@@ -63,6 +72,15 @@ class Store:
         self.orders = Orders(engine)
         self.order_lookups = OrderLookups(engine)
         self.receipts = Receipts(engine)
+        self.events = ConversationEvents(engine)
+        self.ratings = Ratings(engine)
+        self.stats = Stats(engine)
+        self.customers = Customers(engine)
+        self.agents = Agents(engine)
+        self.approvals = Approvals(engine)
+        self.audit = AuditLog(engine)
+        self.notices = Notices(engine)
+        self.usage = UsageLog(engine)
 
     @classmethod
     def open(cls, url: str | None = None) -> Store:
@@ -98,24 +116,45 @@ __all__ = [
     "OPEN_TICKET_STATUSES",
     "TICKET_STATUSES",
     "WAITING_FOR_AGENT",
+    "AgentInfo",
+    "AgentNameTaken",
+    "Agents",
     "AlreadyRefunded",
+    "ApprovalInfo",
+    "Approvals",
+    "AuditEntry",
+    "AuditLog",
+    "ConversationEvent",
+    "ConversationEvents",
     "ConversationGone",
     "ConversationInfo",
     "Conversations",
+    "CustomerConversation",
+    "Customers",
+    "DailyUsage",
+    "DeskStats",
     "ImageRecord",
     "Images",
     "NothingLeftToRefund",
+    "Notices",
     "Order",
     "OrderItem",
     "OrderLookups",
     "Orders",
+    "RatingInfo",
+    "Ratings",
     "Receipts",
     "Refund",
     "RefundRefused",
+    "ReplyUsage",
+    "Stats",
     "Store",
     "TicketInfo",
     "TicketLimitReached",
     "Tickets",
     "TurnStart",
+    "UsageLog",
+    "UsageTotals",
+    "VerifiedCustomer",
     "normalize_url",
 ]

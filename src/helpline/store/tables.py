@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -186,4 +187,29 @@ class StoredAuditEntry(Base):
     ticket_id: Mapped[int | None] = mapped_column(Integer)
     approval_id: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class TurnUsage(Base):
+    """What one model reply read, wrote and cost, and what its request left out of the
+    conversation to fit the model's context window."""
+
+    __tablename__ = "turn_usage"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    model: Mapped[str] = mapped_column(String(200))
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    """All prompt tokens, the cached ones included."""
+    cached_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    reasoning_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    """US dollars, from the price table; ``None`` when the model's prices are unknown."""
+    left_out: Mapped[int] = mapped_column(Integer, default=0)
+    """History messages after the system prompt that the request left out."""
+    context_note: Mapped[str | None] = mapped_column(Text)
+    """The note the request sent in their place."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
