@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+from helpline.context_budget import ContextBudget
 from helpline.events import (
     TurnDone,
     TurnError,
@@ -37,13 +38,16 @@ from helpline.models.base import (
     ChatModel,
     ModelError,
     ModelEvent,
+    ResponseRef,
     StreamRestart,
     TextDelta,
     ToolCallReady,
     Usage,
 )
-from helpline.store import WAITING_FOR_AGENT, ConversationGone, Store, TurnStart
+from helpline.pricing import ModelCatalog
+from helpline.store import WAITING_FOR_AGENT, ConversationGone, Store, TurnStart, VerifiedCustomer
 from helpline.tools import Tool, ToolContext, Toolset, error_result
+from helpline.turn_costs import ContextKeeper, TurnLedger
 
 _log = logging.getLogger("helpline")
 
@@ -117,6 +121,9 @@ class Assistant:
         turn_lease_seconds: float = TURN_LEASE_SECONDS,
         turn_wait_seconds: float = TURN_WAIT_SECONDS,
         local_files_allowed: bool = False,
+        budget: ContextBudget | None = None,
+        catalog: ModelCatalog | None = None,
+        model_id: str | None = None,
     ) -> None:
         self.model = model
         self.vision_model = vision_model
@@ -131,13 +138,25 @@ class Assistant:
         self.turn_wait_seconds = turn_wait_seconds
         """How long a message waits for the answer to another one in its conversation."""
         self.local_files_allowed = local_files_allowed
+        self.context = ContextKeeper(budget)
+        """Fits each request into ``budget`` (the model's window less its output limit)."""
+        self.catalog = catalog or ModelCatalog.load()
+        """Prices the model's replies (and knows its context window)."""
+        self.model_id = model_id or getattr(model, "model", None) or model.name
+        """The model's name in the price table and in the usage records."""
         self._local_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._running: set[asyncio.Task[None]] = set()
 
-    def new_conversation(self, token_hash: str | None = None) -> str:
-        """Start a conversation; its first message is the system prompt, as sent to the model."""
-        system = SystemMessage(content=self.system_prompt).to_wire()
-        return self.store.conversations.create(token_hash=token_hash, messages=[system])
+    def new_conversation(
+        self, token_hash: str | None = None, customer: VerifiedCustomer | None = None
+    ) -> str:
+        """Start a conversation; its first message is the system prompt, as sent to the model.
+        ``customer``: the signed-in customer it belongs to (the prompt says who they are)."""
+        prompt = self.system_prompt + (f"\n\n{customer.prompt_note()}" if customer else "")
+        system = SystemMessage(content=prompt).to_wire()
+        return self.store.conversations.create(
+            token_hash=token_hash, messages=[system], customer=customer
+        )
 
     def run_turn(self, conversation_id: str, message: UserMessage) -> TurnStream:
         """Answer one customer message; yields events as they happen.
@@ -309,31 +328,64 @@ class Assistant:
     ) -> None:
         schemas = self.tools.schemas() or None
         total = Usage()
-        for _ in range(self.max_rounds):
-            reply, usage = await self._model_reply(conversation_id, history, schemas, emit)
-            total = total + usage
-            calls = reply.tool_calls or []
-            if not calls:
-                ids = await self._end_turn(conversation_id, holder, reply, usage)
-                emit(TurnDone(ids[-1], total))
-                return
-            results = await self._run_tools(conversation_id, calls, emit)
-            round_messages = [reply.to_wire()] + [
-                ToolMessage(tool_call_id=call.id, content=result).to_wire()
-                for call, result in zip(calls, results, strict=True)
-            ]
-            await self.store.call(
-                self.store.conversations.append,
-                conversation_id,
-                round_messages,
-                usage.prompt_tokens,
-                usage.completion_tokens,
-            )
-            history.extend(round_messages)
+        ledger = TurnLedger(self.model_id, self.catalog)
+        try:
+            for _ in range(self.max_rounds):
+                sent = self.context.fit(conversation_id, history, schemas)
+                reply, usage = await self._model_reply(
+                    conversation_id, sent.messages, schemas, emit
+                )
+                ledger.add(usage, sent)
+                total = total + usage
+                calls = reply.tool_calls or []
+                if not calls:
+                    ids = await self._end_turn(conversation_id, holder, reply, usage)
+                    await self._record_usage(conversation_id, ledger)
+                    emit(TurnDone(ids[-1], total, ledger.cost_usd, self.model_id))
+                    return
+                await self._tool_round(conversation_id, reply, calls, usage, history, emit)
+        except Exception:
+            await self._record_usage(conversation_id, ledger)  # what a failed turn still cost
+            raise
         emit(TurnText(ROUND_LIMIT_REPLY))
         limit_reply = AssistantMessage(content=ROUND_LIMIT_REPLY)
         ids = await self._end_turn(conversation_id, holder, limit_reply, Usage())
-        emit(TurnDone(ids[-1], total))
+        await self._record_usage(conversation_id, ledger)
+        emit(TurnDone(ids[-1], total, ledger.cost_usd, self.model_id))
+
+    async def _record_usage(self, conversation_id: str, ledger: TurnLedger) -> None:
+        """Store what the turn's replies used and cost; a failure is logged, never the turn's."""
+        replies = ledger.take()
+        if not replies:
+            return
+        try:
+            await self.store.call(self.store.usage.record, conversation_id, replies)
+        except Exception:
+            _log.exception("Conversation %s: the model usage could not be stored", conversation_id)
+
+    async def _tool_round(
+        self,
+        conversation_id: str,
+        reply: AssistantMessage,
+        calls: list[ToolCall],
+        usage: Usage,
+        history: list[dict[str, Any]],
+        emit: Emit,
+    ) -> None:
+        """Run a reply's tool calls and store the reply with their results (one transaction)."""
+        results = await self._run_tools(conversation_id, calls, emit)
+        round_messages = [reply.to_wire()] + [
+            ToolMessage(tool_call_id=call.id, content=result).to_wire()
+            for call, result in zip(calls, results, strict=True)
+        ]
+        await self.store.call(
+            self.store.conversations.append,
+            conversation_id,
+            round_messages,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+        )
+        history.extend(round_messages)
 
     async def _model_reply(
         self,
@@ -348,6 +400,7 @@ class Assistant:
         length = 0
         calls: list[ToolCall] = []
         usage = Usage()
+        stored: dict[str, Any] = {}  # where the provider keeps this reply, if it does
         stream = self.model.stream(history, schemas)
         async for event in stream:
             if isinstance(event, TextDelta):
@@ -369,12 +422,16 @@ class Assistant:
                 calls.append(event.call)
             elif isinstance(event, Usage):
                 usage = usage + event
+            elif isinstance(event, ResponseRef):
+                stored = event.message_fields()
             elif isinstance(event, StreamRestart):
                 text.clear()
                 length = 0
                 calls.clear()
+                stored = {}
                 emit(TurnRestart())
-        return AssistantMessage(content="".join(text) or None, tool_calls=calls or None), usage
+        content = "".join(text) or None
+        return AssistantMessage(content=content, tool_calls=calls or None, **stored), usage
 
     async def _run_tools(
         self, conversation_id: str, calls: list[ToolCall], emit: Emit

@@ -16,6 +16,8 @@ XAI_DEFAULT_MODEL = "grok-4"
 XAI_DEFAULT_VISION_MODEL = "grok-4"
 
 BackendKind = Literal["xai", "openai-compatible", "gguf", "offline"]
+ApiStyle = Literal["responses", "chat"]
+API_STYLES: tuple[ApiStyle, ...] = ("responses", "chat")
 
 
 class ConfigError(ValueError):
@@ -51,6 +53,14 @@ class Settings:
     """``client=120:4,conversation=6:0.25,auth=10:0.1`` (burst:per second); unset: those."""
     forwarded_allow_ips: str | None = None
     """Proxies whose ``X-Forwarded-For`` names the client; unset: loopback only."""
+    api_style: ApiStyle | None = None
+    """``responses`` or ``chat`` (completions); unset: Responses for xAI, chat for others."""
+    xai_store: bool = True
+    """Whether the provider stores responses (Responses API), so turns can continue them."""
+    prices_file: str | None = None
+    """A TOML file of model prices that overrides or adds to the shipped price table."""
+    context_tokens: int | None = None
+    """The model's context window in tokens; unset: the model table's, or 32,768."""
 
     def __post_init__(self) -> None:
         if self.rate_limits is not None:  # a bad value fails at start-up, saying what to write
@@ -80,6 +90,8 @@ class Settings:
             gguf=get("HELPLINE_GGUF"),
             profile=get("HELPLINE_PROFILE"),
             max_output_tokens=_positive_int("HELPLINE_MAX_OUTPUT_TOKENS", get),
+            api_style=_api_style(get),
+            xai_store=_flag("HELPLINE_XAI_STORE", get, default=True),
             identity_secret=get("HELPLINE_IDENTITY_SECRET"),
             identity_jwks_url=get("HELPLINE_IDENTITY_JWKS_URL"),
             allowed_origins=get("HELPLINE_ALLOWED_ORIGINS"),
@@ -87,6 +99,8 @@ class Settings:
             redis_prefix=get("HELPLINE_REDIS_PREFIX"),
             rate_limits=get("HELPLINE_RATE_LIMITS"),
             forwarded_allow_ips=get("HELPLINE_FORWARDED_ALLOW_IPS"),
+            prices_file=get("HELPLINE_PRICES"),
+            context_tokens=_positive_int("HELPLINE_CONTEXT_TOKENS", get),
         )
 
     def origins(self) -> list[str]:
@@ -129,10 +143,9 @@ class Settings:
             from helpline.models.local_gguf import LocalGGUFModel
 
             return LocalGGUFModel(self.gguf or "")
-        from helpline.models.openai_compat import OpenAICompatModel
 
         base_url, api_key, model = self.endpoint()
-        return OpenAICompatModel(base_url, model, api_key, **self._output_limit())
+        return self._http_model(base_url, model, api_key)
 
     def build_vision_model(self) -> ChatModel | None:
         """The model that reads images, or ``None`` to read receipts offline with OCR."""
@@ -140,11 +153,28 @@ class Settings:
             return None
         if self.backend == "openai-compatible" and not self.vision_model:
             return None  # an arbitrary endpoint may not see images; OCR is the safe default
-        from helpline.models.openai_compat import OpenAICompatModel
 
         base_url, api_key, _ = self.endpoint()
         vision_model = self.vision_model or XAI_DEFAULT_VISION_MODEL
-        return OpenAICompatModel(base_url, vision_model, api_key, **self._output_limit())
+        return self._http_model(base_url, vision_model, api_key)
+
+    @property
+    def chosen_api_style(self) -> ApiStyle:
+        """The API the HTTP backends speak: as set, else Responses for xAI, chat for others."""
+        if self.api_style:
+            return self.api_style
+        return "chat" if self.base_url else "responses"
+
+    def _http_model(self, base_url: str, model: str, api_key: str | None) -> ChatModel:
+        if self.chosen_api_style == "chat":
+            from helpline.models.openai_compat import OpenAICompatModel
+
+            return OpenAICompatModel(base_url, model, api_key, **self._output_limit())
+        from helpline.models.openai_responses import ResponsesModel
+
+        return ResponsesModel(
+            base_url, model, api_key, store=self.xai_store, **self._output_limit()
+        )
 
     def _output_limit(self) -> dict[str, int]:
         return {"max_output_tokens": self.max_output_tokens} if self.max_output_tokens else {}
@@ -165,3 +195,30 @@ def _positive_int(name: str, get: Callable[[str], str | None]) -> int | None:
             "or leave it unset for the default."
         )
     return number
+
+
+def _api_style(get: Callable[[str], str | None]) -> ApiStyle | None:
+    """``HELPLINE_API_STYLE``: ``responses``, ``chat``, or ``None`` when unset."""
+    value = get("HELPLINE_API_STYLE")
+    if value is None:
+        return None
+    for style in API_STYLES:
+        if value.strip().lower() == style:
+            return style
+    raise ConfigError(
+        f"HELPLINE_API_STYLE is {value!r}; set it to responses (the Responses API) or chat "
+        "(chat completions), or leave it unset: Responses for xAI, chat for other servers."
+    )
+
+
+def _flag(name: str, get: Callable[[str], str | None], *, default: bool) -> bool:
+    """A true/false setting from the environment (``true``/``false``, ``1``/``0``, ``yes``/``no``)."""
+    value = get(name)
+    if value is None:
+        return default
+    word = value.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} is {value!r}; set it to true or false, or leave it unset.")

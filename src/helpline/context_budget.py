@@ -21,7 +21,9 @@ from typing import Any
 
 import orjson
 
-from helpline.models.base import ModelError
+from helpline.config import ConfigError
+from helpline.models.base import ChatModel, ModelError
+from helpline.pricing import ModelCatalog
 from helpline.tools import is_error_result
 
 DEFAULT_CONTEXT_TOKENS = 32_768
@@ -64,7 +66,7 @@ class ContextBudget:
 
     def __post_init__(self) -> None:
         if self.context_tokens <= self.output_tokens:
-            raise ValueError(
+            raise ConfigError(
                 f"A context window of {self.context_tokens} tokens leaves no room for the "
                 f"prompt beside an output limit of {self.output_tokens}; set "
                 "HELPLINE_CONTEXT_TOKENS above HELPLINE_MAX_OUTPUT_TOKENS."
@@ -119,9 +121,8 @@ class ContextBudget:
         note_message = {"role": "system", "content": note}
         if message_tokens(note_message) * 4 > room:  # facts never crowd out the customer
             note_message = {"role": "system", "content": _NOTE_HEAD.format(count=last - head)}
-        kept = [_unchained(m) for m in history[last:]]
         room -= message_tokens(note_message)
-        kept = _shortened(kept, room)
+        kept = _shortened([_unchained(m) for m in history[last:]], room)
         if kept is None:
             raise ContextTooSmall(
                 "The conversation's newest message does not fit the assistant model's context "
@@ -132,6 +133,19 @@ class ContextBudget:
         sent = [*history[:head], note_message, *kept]
         tokens = fixed + message_tokens(note_message) + sum(map(message_tokens, kept))
         return Fitted(sent, last - head, note_message["content"], tokens)
+
+
+def budget_for(
+    model: ChatModel, model_id: str, catalog: ModelCatalog, context_tokens: int | None = None
+) -> ContextBudget | None:
+    """The budget of a model that reads tokens over HTTP (one with an output limit): its
+    window from ``context_tokens`` (HELPLINE_CONTEXT_TOKENS), the catalog, or the default;
+    ``None`` for the offline assistant, which reads no tokens."""
+    output = getattr(model, "max_output_tokens", None)
+    if not isinstance(output, int):
+        return None
+    window = context_tokens or catalog.context_tokens(model_id) or DEFAULT_CONTEXT_TOKENS
+    return ContextBudget(window, output)
 
 
 def estimate_tokens(text: str | bytes) -> int:

@@ -83,15 +83,23 @@ class TurnToolResult(_Event):
 
 @dataclass(frozen=True, slots=True)
 class TurnDone(_Event):
+    """The answer is stored. ``usage`` sums the turn's model replies; ``cost_usd`` is what they
+    cost in US dollars (``None`` when the model's prices are unknown); ``model`` answered."""
+
     name: ClassVar[str] = "done"
     message_id: int
     usage: Usage
+    cost_usd: float | None = None
+    model: str | None = None
 
     def data(self) -> dict[str, Any]:
         usage = {
             "prompt_tokens": self.usage.prompt_tokens,
             "completion_tokens": self.usage.completion_tokens,
             "total_tokens": self.usage.total_tokens,
+            "cached_tokens": self.usage.cached_prompt_tokens,
+            "reasoning_tokens": self.usage.reasoning_tokens,
+            "cost_usd": self.cost_usd,
         }
         return {"message_id": self.message_id, "usage": usage}
 

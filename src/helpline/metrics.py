@@ -45,6 +45,14 @@ TOOL_SECONDS = Histogram(
     "helpline_tool_seconds", "How long tools take.", ["tool"], buckets=_SECONDS
 )
 MODEL_TOKENS = Counter("helpline_model_tokens", "Tokens the model read and wrote.", ["kind"])
+MODEL_TOKENS_BY_MODEL = Counter(
+    "helpline_model_tokens_by_model",
+    "Tokens by model: prompt (cached included), cached, completion and reasoning.",
+    ["model", "kind"],
+)
+MODEL_COST = Counter(
+    "helpline_model_cost_usd", "What the model's replies cost, in US dollars.", ["model"]
+)
 
 
 class TurnMeter:
@@ -75,6 +83,8 @@ class TurnMeter:
             self._outcome = "answered"
             MODEL_TOKENS.labels("prompt").inc(event.usage.prompt_tokens)
             MODEL_TOKENS.labels("completion").inc(event.usage.completion_tokens)
+            if event.model is not None:
+                _count_by_model(event)
         elif isinstance(event, TurnError):
             self._outcome = "error"
 
@@ -88,6 +98,16 @@ class TurnMeter:
     def _label(self, tool: str) -> str:
         # A model may name tools that don't exist: one label for those keeps the series few.
         return tool if tool in self._tool_names else "unknown"
+
+
+def _count_by_model(done: TurnDone) -> None:
+    model, usage = done.model or "", done.usage
+    MODEL_TOKENS_BY_MODEL.labels(model, "prompt").inc(usage.prompt_tokens)
+    MODEL_TOKENS_BY_MODEL.labels(model, "cached").inc(usage.cached_prompt_tokens)
+    MODEL_TOKENS_BY_MODEL.labels(model, "completion").inc(usage.completion_tokens)
+    MODEL_TOKENS_BY_MODEL.labels(model, "reasoning").inc(usage.reasoning_tokens)
+    if done.cost_usd is not None:
+        MODEL_COST.labels(model).inc(done.cost_usd)
 
 
 def exposition() -> tuple[bytes, str]:

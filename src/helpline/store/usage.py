@@ -121,7 +121,7 @@ _SUMS = (
 )
 
 
-def _totals(row: Row[Any]) -> UsageTotals:
+def _totals(row: Row[Any] | Any) -> UsageTotals:
     cost = row.cost_usd
     return UsageTotals(
         replies=int(row.replies),
