@@ -10,14 +10,14 @@ from helpline.messages import ToolCall
 from helpline.store import Order, OrderItem, Store
 from helpline.store.tables import utcnow
 from helpline.support import support_tools
-from helpline.support.profile import load_profile
 from helpline.tools import ToolContext, Toolset
+from tests.profiles import paid_at_once
 
 SAME_ID = "call_0"
 
 
 async def _call(store: Store, conversation_id: str, tool: str, **arguments: Any) -> str:
-    toolset = Toolset(support_tools(load_profile()))
+    toolset = Toolset(support_tools(paid_at_once()))
     context = ToolContext(conversation_id=conversation_id, tool_call_id=SAME_ID, store=store)
     return await toolset.call(ToolCall.make(SAME_ID, tool, json.dumps(arguments)), context)
 

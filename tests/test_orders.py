@@ -16,6 +16,7 @@ from helpline.support.demo import seed_demo_orders
 from helpline.support.orders import OrderSystem, normalize_order_id, order_tools
 from helpline.support.profile import load_profile
 from helpline.tools import ToolContext, Toolset
+from tests.profiles import paid_at_once
 
 NOW = datetime.now(UTC)
 
@@ -46,7 +47,7 @@ class Desk:
 
     def __init__(self, store: Store, system: OrderSystem | None = None) -> None:
         self.store = store
-        self.toolset = Toolset(order_tools(load_profile(), system))
+        self.toolset = Toolset(order_tools(paid_at_once(), system))
         self.conversation_id = store.conversations.create()
         self.calls = 0
 
@@ -232,7 +233,7 @@ async def test_refund_arguments_are_validated(store: Store) -> None:
     )
     assert missing.startswith("Error: invalid arguments") and "reason" in missing
     no_email = await desk.call("request_refund", order_id="DD-1", items=["Pizza"], reason="cold")
-    assert no_email.startswith("Error: invalid arguments") and "email" in no_email
+    assert no_email.startswith("Error: Orders are shown only to someone who gives the email")
 
 
 async def test_lookup_and_recent_orders(store: Store) -> None:

@@ -25,8 +25,8 @@ from helpline.server.testing import LiveServer, parse_sse
 from helpline.store import Order, OrderItem, Refund, RefundRefused, Store
 from helpline.store.tables import utcnow
 from helpline.support.orders import order_tools
-from helpline.support.profile import load_profile
 from tests.fake_openai import FakeOpenAI, text_reply, tool_call_reply
+from tests.profiles import paid_at_once
 
 ROUNDS = 10
 PAID = 2499
@@ -118,7 +118,7 @@ def test_refunds_asked_at_the_same_moment_over_http_never_exceed_the_order(
     store: Store, fake_openai: FakeOpenAI
 ) -> None:
     model = OpenAICompatModel(fake_openai.base_url, "fake-model", "test", max_retries=0)
-    assistant = Assistant(model, store, order_tools(load_profile()), "You refund orders.")
+    assistant = Assistant(model, store, order_tools(paid_at_once()), "You refund orders.")
     with LiveServer(create_app(assistant, Settings())) as server, httpx.Client(timeout=30) as http:
         for round_number in range(ROUNDS):
             order_id = f"DD-H{round_number}"

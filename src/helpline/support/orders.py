@@ -85,6 +85,12 @@ from helpline.store.orders import (
 )
 from helpline.store.tables import utcnow
 from helpline.store.tickets import TicketLimitReached
+from helpline.support.approvals import (
+    approval_rules,
+    awaiting_result,
+    decided_result,
+    explain_rules,
+)
 from helpline.support.profile import Profile, Settings
 from helpline.tools import Tool, ToolContext, ToolError, tool
 
@@ -162,6 +168,19 @@ def _checked_email(email: str) -> str:
             "the email address on the order: ask the customer for it."
         )
     return email
+
+
+def _owner_email(context: ToolContext, email: str | None) -> str:
+    """Whose orders this conversation may open: a signed-in customer's own, whatever email
+    the model passes; otherwise the owner of the email address the customer gave."""
+    if context.customer is not None:
+        return context.customer.email
+    if email is None:
+        raise ToolError(
+            "Orders are shown only to someone who gives the email address on the order: "
+            "ask the customer for it."
+        )
+    return _checked_email(email)
 
 
 def _verified(orders: OrderSystem, order_id: str, email: str) -> Order | None:
@@ -354,28 +373,30 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
         return system if system is not None else context.store.orders
 
     @tool(activity="Looking up your order", done="Order looked up")
-    def lookup_order(order_id: OrderId, email: Email, context: ToolContext) -> dict[str, Any]:
+    def lookup_order(
+        order_id: OrderId, context: ToolContext, email: Email | None = None
+    ) -> dict[str, Any]:
         """Look up one order: status, delivery time, items, prices, refunds and the refund deadline.
 
         Args:
             order_id: The order number, e.g. DD-10234.
-            email: The email address the customer orders with (the order must be theirs).
+            email: The email address the customer orders with (the order must be theirs); leave it out when the customer is signed in.
         """
         wanted = normalize_order_id(order_id)
-        _checked_email(email)
+        email = _owner_email(context, email)
         order = _counted(context, settings, lambda: _verified(orders_of(context), wanted, email))
         if order is None:
             raise ToolError(_unknown_order(wanted, email).message)
         return _details(order, window_days)
 
     @tool(activity="Looking up your orders", done="Orders looked up")
-    def list_recent_orders(email: Email, context: ToolContext) -> dict[str, Any]:
+    def list_recent_orders(context: ToolContext, email: Email | None = None) -> dict[str, Any]:
         """List a customer's five most recent orders, to find the order they mean.
 
         Args:
-            email: The email address on the customer's account.
+            email: The email address on the customer's account; leave it out when the customer is signed in.
         """
-        _checked_email(email)
+        email = _owner_email(context, email)
         found = _counted(
             context, settings, lambda: orders_of(context).recent_for_customer(email, limit=5)
         )
@@ -390,10 +411,10 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
     @tool(activity="Requesting a refund", done="Refund requested")
     def request_refund(
         order_id: OrderId,
-        email: Email,
         items: Annotated[list[Text], Field(min_length=1, max_length=50)],
         reason: Text,
         context: ToolContext,
+        email: Email | None = None,
     ) -> dict[str, Any]:
         """Refund items of an order that were missing, wrong, damaged or cold, and file a refund ticket.
 
@@ -401,17 +422,23 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
 
         Args:
             order_id: The order number, e.g. DD-10234.
-            email: The email address the customer orders with (the order must be theirs).
+            email: The email address the customer orders with (the order must be theirs); leave it out when the customer is signed in.
             items: Names of the affected items, as listed on the order.
             reason: What went wrong, in the customer's words, e.g. "pizza arrived cold".
         """
         orders = orders_of(context)
         wanted = normalize_order_id(order_id)
-        _checked_email(email)
+        email = _owner_email(context, email)
         order = _counted(context, settings, lambda: _verified(orders, wanted, email))
+        verified = order is not None and _signed_in_as_owner(context, order)
         try:
             if order is None:
                 raise _unknown_order(wanted, email)
+            queued = context.store.approvals.for_request(
+                context.conversation_id, context.tool_call_id
+            )
+            if queued is not None:  # this very call queued its refund before
+                return decided_result(queued)
             chosen = _match_items(order, items)
             requested = sum(i.total_cents for i in chosen)
             filed = context.store.tickets.by_tool_call(
@@ -426,6 +453,9 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
                 _check_refundable(order, chosen, window_days, now)
                 planned = _plan_refunds(order, chosen, reason, context.tool_call_id, now)
             amount = sum(r.amount_cents for r in planned)
+            waits_for = [] if replayed else approval_rules(settings, order, planned, verified)
+            if waits_for:
+                return _queue_for_approval(context, order, chosen, planned, waits_for, reason)
             tickets = context.store.tickets
             try:
                 ticket, _ = tickets.create(  # one ticket per call, also when retried
@@ -469,4 +499,46 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
         except _Refusal as refusal:
             return refusal.result()
 
+    def _queue_for_approval(
+        context: ToolContext,
+        order: Order,
+        chosen: list[OrderItem],
+        planned: list[Refund],
+        rules: list[str],
+        reason: str,
+    ) -> dict[str, Any]:
+        """File the refund ticket and queue the refunds for a person; nothing is paid yet."""
+        why = explain_rules(settings, order, rules)
+        amount = sum(r.amount_cents for r in planned)
+        try:
+            ticket, _ = context.store.tickets.create(
+                order.customer_name,
+                _refund_issue(order, amount, chosen, reason) + f" (awaits approval: {why})",
+                conversation_id=context.conversation_id,
+                tool_call_id=context.tool_call_id,
+                category="refund",
+                amount_cents=amount,
+                limit=ticket_limit,
+            )
+        except TicketLimitReached as exc:
+            raise _Refusal("ticket_limit", f"No refund was made: {exc}.", _ASK_A_PERSON) from exc
+        approval, _ = context.store.approvals.queue(
+            conversation_id=context.conversation_id,
+            request_id=context.tool_call_id,
+            ticket_id=ticket.id,
+            order_id=order.id,
+            currency=order.currency,
+            refunds=[replace(r, ticket_id=ticket.id) for r in planned],
+            rules=rules,
+            why=why,
+        )
+        return awaiting_result(approval)
+
     return [lookup_order, list_recent_orders, request_refund]
+
+
+def _signed_in_as_owner(context: ToolContext, order: Order) -> bool:
+    """Whether the business signed in the customer this order belongs to."""
+    customer = getattr(context, "customer", None)
+    email = getattr(customer, "email", None)
+    return isinstance(email, str) and email.casefold() == order.customer_email.casefold()

@@ -15,12 +15,15 @@ policy numbers are written once.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from string import Template
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from helpline.support.hours import SupportHours
 from helpline.validation import describe_errors
 
 DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "profiles" / "default"
@@ -55,6 +58,26 @@ class Settings:
     order_lookups_per_conversation: int = 20
     failed_order_lookups_per_conversation: int = 5
     """Look-ups that found nothing: a conversation cannot try address after address."""
+    hours: SupportHours | None = None
+    """When people answer (``[support]``); outside them a handoff says when they will."""
+    offer_person_first: bool = False
+    """The widget offers "talk to a person" before the assistant starts."""
+    refund_approval_over: Decimal | None = None
+    """Refunds above this amount (in ``currency``) wait for a person's approval."""
+    refund_approval_when: tuple[str, ...] = ()
+    """Refunds the rules allow only at the margin that wait for a person too:
+    ``second_refund_on_order``, ``customer_not_verified``."""
+
+
+@dataclass(frozen=True)
+class WidgetLook:
+    """The embedded widget's defaults (``[widget]``); the page's ``data-`` attributes win."""
+
+    color: str = "#0f766e"
+    position: str = "right"
+    greeting: str | None = None
+    strings: dict[str, str] = field(default_factory=dict)
+    """Words the widget shows, by name (e.g. ``send``, ``placeholder``), in the site's language."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,6 +91,7 @@ class Profile:
     tools: tuple[str, ...] | None
     """Names of the tools the assistant may use; ``None`` means every available tool."""
     path: Path
+    widget: WidgetLook = WidgetLook()
 
 
 class _Company(BaseModel):
@@ -88,6 +112,23 @@ class _Policy(BaseModel):
     failed_order_lookups_per_conversation: int = Field(
         default=Settings.failed_order_lookups_per_conversation, ge=1
     )
+    refund_approval_over: Decimal | None = Field(default=None, ge=0, decimal_places=2)
+    refund_approval_when: list[Literal["second_refund_on_order", "customer_not_verified"]] = []
+
+
+class _Support(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    timezone: str = "UTC"
+    hours: str | dict[str, str] | None = None
+    offer_person_first: bool = False
+
+
+class _Widget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    color: str = Field(default=WidgetLook.color, pattern=r"^#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?$")
+    position: Literal["left", "right"] = "right"
+    greeting: str | None = Field(default=None, max_length=300)
+    strings: dict[str, Annotated[str, Field(max_length=300)]] = {}
 
 
 class _Tools(BaseModel):
@@ -100,6 +141,8 @@ class _ProfileFile(BaseModel):
     company: _Company
     policy: _Policy = _Policy()
     tools: _Tools = _Tools()
+    support: _Support = _Support()
+    widget: _Widget = _Widget()
 
 
 def _read_settings(folder: Path) -> _ProfileFile:
@@ -118,9 +161,25 @@ def _read_settings(folder: Path) -> _ProfileFile:
         raise ProfileError(f"{config} has invalid settings: {problems}.") from exc
 
 
+def placeholder_values(company: str, settings: Settings) -> dict[str, str]:
+    """What ``$company``, ``$support_hours`` … stand for in the profile's texts."""
+    return {
+        "company": company,
+        "support_hours": settings.support_hours or "during our support hours",
+        "support_email": settings.support_email or "our support email",
+        "refund_window_days": str(settings.refund_window_days),
+        "currency": settings.currency,
+    }
+
+
+def fill(text: str, values: dict[str, str]) -> str:
+    """``text`` with ``$placeholders`` filled; unknown ones are left as written."""
+    return Template(text).safe_substitute(values)
+
+
 def _fill(path: Path, values: dict[str, str]) -> str:
     """The file's text with ``$placeholders`` filled; unknown ones are left as written."""
-    return Template(path.read_text(encoding="utf-8")).safe_substitute(values)
+    return fill(path.read_text(encoding="utf-8"), values)
 
 
 def _parse_article(path: Path, text: str) -> Article:
@@ -149,16 +208,14 @@ def load_profile(path: str | Path | None = None) -> Profile:
         tickets_per_conversation=parsed.policy.tickets_per_conversation,
         order_lookups_per_conversation=parsed.policy.order_lookups_per_conversation,
         failed_order_lookups_per_conversation=parsed.policy.failed_order_lookups_per_conversation,
+        refund_approval_over=parsed.policy.refund_approval_over,
+        refund_approval_when=tuple(parsed.policy.refund_approval_when),
         support_hours=parsed.company.support_hours,
         support_email=parsed.company.support_email,
+        hours=_support_hours(folder, parsed.support),
+        offer_person_first=parsed.support.offer_person_first,
     )
-    values = {
-        "company": parsed.company.name,
-        "support_hours": settings.support_hours or "during our support hours",
-        "support_email": settings.support_email or "our support email",
-        "refund_window_days": str(settings.refund_window_days),
-        "currency": settings.currency,
-    }
+    values = placeholder_values(parsed.company.name, settings)
     prompt_file = folder / "prompt.md"
     if not prompt_file.is_file():
         raise ProfileError(f"{prompt_file} is missing; write the system prompt there.")
@@ -172,4 +229,14 @@ def load_profile(path: str | Path | None = None) -> Profile:
         settings=settings,
         tools=tuple(parsed.tools.enabled) if parsed.tools.enabled is not None else None,
         path=folder,
+        widget=WidgetLook(**parsed.widget.model_dump()),
     )
+
+
+def _support_hours(folder: Path, support: _Support) -> SupportHours | None:
+    if support.hours is None:
+        return None
+    try:
+        return SupportHours.parse(support.hours, support.timezone)
+    except ValueError as exc:
+        raise ProfileError(f"{folder / 'profile.toml'} [support]: {exc}.") from exc
