@@ -4,7 +4,9 @@ It reads the conversation exactly as an LLM would (wire-form messages and tool s
 works out what the customer needs, fills the arguments a tool needs from what they said,
 asks for what is missing, and emits real tool calls; tool results become short replies.
 It is stateless (everything comes from the messages) and never invents a fact.
-Routing is the ``ROUTES`` table: intent → tiers of tools, each argument filled from a slot.
+Routing is the ``ROUTES`` table: where a request leads → tiers of tools, each argument
+filled from a slot. Every word it says, and where each of the profile's intents leads,
+comes from the profile's playbook (``replies.toml``).
 """
 
 from __future__ import annotations
@@ -28,17 +30,16 @@ from helpline.models.base import (
     reply_events,
 )
 from helpline.models.offline_intents import (
-    GENERIC_PROBLEM,
     Asked,
     Intent,
     Reading,
     asked_for,
+    pick_choice,
     read_message,
     search_query,
 )
+from helpline.models.offline_profile import GENERIC_PROBLEM, Playbook, playbook_for
 from helpline.models.offline_replies import (
-    DEFAULT_FOLLOW_UP,
-    FOLLOW_UPS,
     read_json,
     read_receipt,
     receipt_items,
@@ -69,7 +70,7 @@ class Slot(StrEnum):
 
 @dataclass(frozen=True)
 class Route:
-    """Call ``tool`` with each argument filled from its slot; ``preface`` is said first.
+    """Call ``tool`` with each argument filled from its slot (the profile says what first).
 
     ``prepare`` names a route that can find a missing slot (an order's items come from
     looking the order up), called first when it is on offer.
@@ -77,37 +78,21 @@ class Route:
 
     tool: str
     arguments: Mapping[str, Slot]
-    preface: str
     prepare: Mapping[Slot, Route] = field(default_factory=dict)
 
 
-_TICKET = Route(
-    "create_customer_ticket",
-    {"name": Slot.NAME, "issue": Slot.ISSUE},
-    "Thanks, {name}. I'm filing a ticket for you now.",
-)
-_SEARCH = Route("search_help_center", {"query": Slot.QUERY}, "Let me check the help centre.")
-_RECEIPT = Route(
-    "analyze_receipt_image", {"image_url": Slot.IMAGE_URL}, "Let me read that receipt."
-)
+_TICKET = Route("create_customer_ticket", {"name": Slot.NAME, "issue": Slot.ISSUE})
+_SEARCH = Route("search_help_center", {"query": Slot.QUERY})
+_RECEIPT = Route("analyze_receipt_image", {"image_url": Slot.IMAGE_URL})
 # Orders are opened only with the email address on them (the tools check it).
-_LOOKUP = Route(
-    "lookup_order",
-    {"order_id": Slot.ORDER_ID, "email": Slot.EMAIL},
-    "Let me look up order {order_id}.",
-)
-_RECENT = Route(
-    "list_recent_orders", {"email": Slot.EMAIL}, "Let me find the recent orders for {email}."
-)
+_LOOKUP = Route("lookup_order", {"order_id": Slot.ORDER_ID, "email": Slot.EMAIL})
+_RECENT = Route("list_recent_orders", {"email": Slot.EMAIL})
 _REFUND = Route(
     "request_refund",
     {"order_id": Slot.ORDER_ID, "email": Slot.EMAIL, "items": Slot.ITEMS, "reason": Slot.ISSUE},
-    "I'm requesting a refund for order {order_id}.",
     prepare={Slot.ITEMS: _LOOKUP},
 )
-_ESCALATE = Route(
-    "escalate_to_human", {"reason": Slot.ISSUE}, "I'm passing this to a person on our team."
-)
+_ESCALATE = Route("escalate_to_human", {"reason": Slot.ISSUE})
 
 # Intent → tiers. The first tier with any tool on offer is used; in it, the first route whose
 # slots are all filled is called, else the customer is asked for the first route's missing slot.
@@ -131,15 +116,15 @@ _CASE = (Intent.HUMAN, Intent.REFUND, Intent.PROBLEM)
 _SMALL_TALK = frozenset({Intent.GREETING, Intent.THANKS, Intent.GOODBYE, Intent.CANCEL})
 _RESOLVING = frozenset({"create_customer_ticket", "request_refund", "escalate_to_human"})
 
-# What to ask when a slot is missing, by (tool, slot) or by slot.
+# The [questions] text to ask when a slot is missing, by (tool, slot) or by slot.
 QUESTIONS: dict[tuple[str, Slot] | Slot, str] = {
-    ("create_customer_ticket", Slot.NAME): "Could you tell me your name so I can file a ticket?",
-    ("escalate_to_human", Slot.ISSUE): "Sure. What would you like them to help with?",
-    Slot.NAME: "Could you tell me your name?",
-    Slot.ORDER_ID: "What's the order number? You'll find it in the app under Orders (it looks like DD-10234).",
-    Slot.EMAIL: "And what's the email address you order with? I can only open orders with it (without the order number, I'll find your recent ones).",
-    Slot.ISSUE: "I'm sorry to hear that. What happened?",
-    Slot.ITEMS: "Which items were affected?",
+    ("create_customer_ticket", Slot.NAME): "ticket_name",
+    ("escalate_to_human", Slot.ISSUE): "escalate_issue",
+    Slot.NAME: "name",
+    Slot.ORDER_ID: "order_id",
+    Slot.EMAIL: "email",
+    Slot.ISSUE: "issue",
+    Slot.ITEMS: "items",
 }
 # Ask for what happened before asking who is asking.
 _ASK_ORDER = (
@@ -154,37 +139,22 @@ _ASK_ORDER = (
 _WHOLE_ORDER = re.compile(
     r"\b(?:whole|entire|everything|all of it|all (?:the )?(?:items|food))\b", re.I
 )
-ACKNOWLEDGEMENTS: dict[str, str] = {
-    "Login problem": "Sorry you're having trouble getting into your account.",
-    "App problem": "Sorry the app is giving you trouble.",
-    "Payment problem": "Sorry about the trouble with that payment.",
-    "Wrong item": "Sorry you got the wrong thing.",
-    "Missing item": "Sorry something was missing from your order.",
-    "Late delivery": "Sorry your order is late.",
-    "Cold food": "Sorry your food arrived cold.",
-    "Damaged order": "Sorry your order arrived damaged.",
-    "Food quality": "I'm sorry about the food.",
-    "Driver problem": "I'm sorry about your experience with the driver.",
+# The [no_tool] text when no tool for a request is on offer, by what it is.
+NO_TOOL: dict[Intent, str] = {
+    Intent.RECEIPT: "receipt",
+    Intent.ORDER: "order",
+    Intent.REFUND: "refund",
+    Intent.HUMAN: "human",
+    Intent.PROBLEM: "problem",
+    Intent.POLICY: "article",
 }
-NO_TOOL_REPLIES: dict[Intent, str] = {
-    Intent.RECEIPT: "I can't read receipts in this setup. Please type the date, the items and the total.",
-    Intent.ORDER: "I can't look up orders in this setup. Please check the order in the app under Orders.",
-    Intent.REFUND: "I can't request refunds in this setup. Please ask for one in the app under Orders.",
-    Intent.HUMAN: "I can't reach a person from here. Please use the Contact us page in the app.",
-    Intent.PROBLEM: "I can't file tickets in this setup. Please use the Contact us page in the app.",
-    Intent.POLICY: "I can't search the help centre in this setup. Please see the Help page in the app.",
-}
-GREETING = "Hi{name}! I can help with orders, deliveries, payments, your account and receipts. What can I do for you?"
-THANKS = "You're welcome{name}! Is there anything else I can help with?"
-GOODBYE = "Thanks for getting in touch{name}. Have a good day!"
-CANCEL = "No problem, I've dropped that. Is there anything else I can help with?"
-GREETING_SHORT = "Hi{name}!"
-OFF_TOPIC_SHORT = "I can only help with support questions here."
-NICE_TO_MEET = "Nice to meet you, {name}! How can I help today?"
-OFF_TOPIC = (
-    "I'm the support assistant, so I can help with orders, deliveries, payments, account "
-    "problems and receipts. Is there something like that I can help with?"
+# A short answer that asks for nothing ("yes", "ok").
+_ACKNOWLEDGED = re.compile(
+    r"^\W*(?:yes|yeah|yep|yup|ok|okay|sure|alright|fine|great|cool|no|nope|perfect)"
+    r"(?:\W+(?:please|thanks|thank you|ok|okay))?\W*$",
+    re.I,
 )
+_HEARD_WORDS = 6
 
 
 @dataclass
@@ -247,8 +217,10 @@ class _Conversation:
         messages: list[dict[str, Any]],
         tools: set[str],
         local_files_allowed: bool,
+        book: Playbook,
         matcher: IntentMatcher | None = None,
     ) -> None:
+        self.book = book
         self.tools = tools
         self.turns: list[_Turn] = []
         self.runs: list[_Run] = []
@@ -256,17 +228,22 @@ class _Conversation:
         self.replied = False
         by_id: dict[str, _Run] = {}
         asked: frozenset[Asked] = frozenset()
+        asked_text = ""
         last_assistant: list[_Run] = []
         for position, message in enumerate(messages):
             role = message.get("role")
             if role == "user":
                 text, images = _message_text(message.get("content"))
                 refs = list(dict.fromkeys([*images, *_image_references(text, local_files_allowed)]))
-                self.turns.append(_Turn(position, read_message(text, refs, asked, matcher)))
+                reading = self._answered_choice(text, asked_text, matcher)
+                if reading is None:
+                    reading = read_message(text, book, refs, asked, matcher)
+                self.turns.append(_Turn(position, reading))
             elif role == "assistant":
                 self.replied = True
                 if message.get("content"):
                     asked = asked_for(str(message["content"]))
+                    asked_text = str(message["content"])
                 last_assistant = []
                 for raw in message.get("tool_calls") or []:
                     call = ToolCall.model_validate(raw)
@@ -282,6 +259,23 @@ class _Conversation:
                 answered.result = str(message.get("content", ""))
         if messages and messages[-1].get("role") == "tool":
             self.pending = [r for r in last_assistant if r.result is not None]
+
+    def _answered_choice(
+        self, text: str, asked_text: str, matcher: IntentMatcher | None
+    ) -> Reading | None:
+        """The earlier line read as the intent the customer picked, when this answers
+        "do you mean A, or B?"; None when it does not."""
+        before = self.turns[-1].reading if self.turns else None
+        if before is None or before.choices is None or matcher is None:
+            return None
+        topics = [self.book.intents[name].topic or "" for name in before.choices]
+        if not all(topic and topic in asked_text for topic in topics):
+            return None
+        picked = pick_choice(text, before.choices, topics, matcher)
+        if picked is None:
+            return None
+        spec = next(s for s in matcher.specs if s.name == picked)
+        return read_message(before.text, self.book, before.image_refs, chosen=spec)
 
     @property
     def latest(self) -> _Turn | None:
@@ -381,7 +375,7 @@ class _Conversation:
         issue = f"{label}: {said}" if said else label
         receipts = self._receipts()
         if receipts and goal.intent in _CASE:
-            issue += f". {receipt_summary(receipts[-1])}"
+            issue += f". {receipt_summary(receipts[-1], self.book.currency)}"
             if mentioned := self._items(goal):
                 issue += f"; items in question: {', '.join(mentioned)}"
         return issue[:1000]
@@ -449,7 +443,7 @@ class _Conversation:
         if query := next((t.reading.query for t in reversed(goal.turns) if t.reading.query), None):
             return query
         words = " ".join(t.reading.words for t in goal.turns if t.reading.words)
-        return search_query(words) if words.strip() else None
+        return search_query(words, self.book) if words.strip() else None
 
 
 @dataclass
@@ -490,12 +484,15 @@ def _plan(goal: _Goal, conversation: _Conversation, done: set[tuple[str, str]]) 
                 values = fill(helper)
                 if all(v is not None for v in values.values()) and fresh(helper, values):
                     return _Plan([(helper, values)])
-            question = QUESTIONS.get((route.tool, missing)) or QUESTIONS[missing]
+            key = QUESTIONS.get((route.tool, missing)) or QUESTIONS[missing]
+            question = conversation.book.text("questions", key)
             if missing is Slot.ITEMS and (known := conversation._known_items(goal)):
-                question += f" The order has: {', '.join(known)}."
+                question += " " + conversation.book.text(
+                    "questions", "items_known", items=", ".join(known)
+                )
             questions.append(question)
         return _Plan(say=" ".join(dict.fromkeys(questions)))
-    return _Plan(say=NO_TOOL_REPLIES[goal.intent])
+    return _Plan(say=conversation.book.text("no_tool", NO_TOOL[goal.intent]))
 
 
 def _new_call(route: Route, arguments: dict[str, Any]) -> ToolCall:
@@ -504,49 +501,66 @@ def _new_call(route: Route, arguments: dict[str, Any]) -> ToolCall:
     )
 
 
-def _acknowledgement(goal: _Goal) -> str:
+def _acknowledgement(goal: _Goal, book: Playbook) -> str:
     labels = [p for t in goal.turns for p in t.reading.problems]
-    return ACKNOWLEDGEMENTS.get(labels[-1], "") if labels else ""
+    if not labels:
+        return ""
+    return next((k.acknowledgement for k in book.problems if k.label == labels[-1]), "")
 
 
-def _small_talk(reading: Reading, name: str | None) -> str:
+def _heard(reading: Reading, book: Playbook) -> str:
+    """What was understood of a line nothing matched: its numbers and topic words."""
+    words = search_query(reading.words, book).split() if reading.words.strip() else []
+    said = " ".join([*reading.references, *words][:_HEARD_WORDS])
+    return book.text("replies", "heard_words", words=said) if said else ""
+
+
+def _small_talk(reading: Reading, name: str | None, book: Playbook) -> str:
     greet = f", {name}" if name else ""
+    if reading.choices:
+        first, second = (book.intents[c].topic for c in reading.choices)
+        return book.text("replies", "clarify", first=first, second=second)
     if Intent.CANCEL in reading.intents:
-        return CANCEL
+        return book.text("replies", "cancel")
     if Intent.GOODBYE in reading.intents:
-        return GOODBYE.format(name=greet)
+        return book.text("replies", "goodbye", name=greet)
     if Intent.THANKS in reading.intents:
-        return THANKS.format(name=greet)
+        return book.text("replies", "thanks", name=greet)
     if reading.reply:
         return reading.reply
     if reading.name:
-        return NICE_TO_MEET.format(name=reading.name)
+        return book.text("replies", "nice_to_meet", name=reading.name)
     if Intent.GREETING in reading.intents:
-        return GREETING.format(name=greet)
-    return OFF_TOPIC
+        return book.text("replies", "greeting", name=greet)
+    if _ACKNOWLEDGED.match(reading.text):
+        return book.text("replies", "anything_else")
+    menu = book.text("replies", "off_topic")
+    return " ".join(filter(None, [_heard(reading, book), menu]))
 
 
 def decide(conversation: _Conversation) -> tuple[str, list[ToolCall]]:
     """The reply text and the tool calls for the next assistant message."""
+    book = conversation.book
     parts: list[str] = [] if conversation.replied else [NOTICE]
     if conversation.pending:
         for run in conversation.pending:
-            parts.append(render_result(run.call.function.name, run.arguments, run.result or ""))
+            parts.append(
+                render_result(run.call.function.name, run.arguments, run.result or "", book)
+            )
         if any(not run.ok for run in conversation.pending):
             return "\n\n".join(parts), []
     latest = conversation.latest
     goals = conversation.goals()
     if latest and not conversation.pending and not any(latest in g.turns for g in goals):
         reading = latest.reading
-        if not goals:
-            parts.append(_small_talk(reading, conversation.name))
+        if not goals or reading.choices:
+            parts.append(_small_talk(reading, conversation.name, book))
             return "\n\n".join(parts), []
         if Intent.GREETING in reading.intents:
-            parts.append(
-                GREETING_SHORT.format(name=f", {conversation.name}" if conversation.name else "")
-            )
+            name = f", {conversation.name}" if conversation.name else ""
+            parts.append(book.text("replies", "greeting_short", name=name))
         elif not (reading.name or reading.order_ids or reading.emails or reading.intents):
-            parts.append(OFF_TOPIC_SHORT)
+            parts.append(book.text("replies", "off_topic_short"))
     done = {
         (r.call.function.name, json.dumps(r.arguments, sort_keys=True)) for r in conversation.runs
     }
@@ -559,11 +573,9 @@ def decide(conversation: _Conversation) -> tuple[str, list[ToolCall]]:
             if goal.intent is Intent.RECEIPT:
                 break  # what the receipt says may matter to the other goals: read it first
         elif not question and plan.say:
-            question = " ".join(filter(None, [_acknowledgement(goal), plan.say]))
+            question = " ".join(filter(None, [_acknowledgement(goal, book), plan.say]))
     if calls:
-        prefaces = dict.fromkeys(
-            route.preface.format(**{k: v for k, v in args.items()}) for route, args in calls
-        )
+        prefaces = dict.fromkeys(book.text("prefaces", route.tool, **args) for route, args in calls)
         parts.extend(prefaces)
         return " ".join(parts) if not conversation.pending else "\n\n".join(parts), [
             _new_call(route, args) for route, args in calls
@@ -572,10 +584,10 @@ def decide(conversation: _Conversation) -> tuple[str, list[ToolCall]]:
         parts.append(question)
     elif conversation.pending:
         tool = conversation.pending[-1].call.function.name
-        if follow_up := FOLLOW_UPS.get(tool, DEFAULT_FOLLOW_UP):
+        if follow_up := book.text("follow_ups", tool):
             parts.append(follow_up)
     elif latest is None:
-        parts.append(GREETING.format(name=""))
+        parts.append(book.text("replies", "greeting", name=""))
     return "\n\n".join(parts), []
 
 
@@ -605,11 +617,20 @@ class OfflineModel:
         self.profile = profile
 
     @property
-    def matcher(self) -> IntentMatcher | None:
+    def folder(self) -> Path:
         from helpline.support.profile import DEFAULT_PROFILE
 
         folder = self.profile or os.environ.get("HELPLINE_PROFILE") or DEFAULT_PROFILE
-        return matcher_for(Path(folder).expanduser().resolve())
+        return Path(folder).expanduser().resolve()
+
+    @property
+    def matcher(self) -> IntentMatcher | None:
+        return matcher_for(self.folder)
+
+    @property
+    def playbook(self) -> Playbook:
+        """The profile's wording and rules (read on the first turn)."""
+        return playbook_for(self.folder)
 
     @property
     def name(self) -> str:
@@ -629,7 +650,7 @@ class OfflineModel:
             )
         offered = {str(t.get("function", {}).get("name")) for t in tools or []}
         text, calls = decide(
-            _Conversation(messages, offered, self.local_files_allowed, self.matcher)
+            _Conversation(messages, offered, self.local_files_allowed, self.playbook, self.matcher)
         )
         prompt = sum(_words(_message_text(m.get("content"))[0]) for m in messages)
         completion = _words(text) + sum(_words(c.function.arguments) for c in calls)

@@ -1,22 +1,24 @@
 """Reading one customer message for the offline assistant: intents, problem kind, name, ids.
 
-Everything here is a table of patterns over a normalised copy of the text (lower case,
-apostrophes restored, common typos corrected), so that "cant loggin", "Can't log in"
+The language rules live here (greetings, names, contractions); the business's own words
+(problem kinds, question topics, order-number format, vocabulary) come from the profile's
+playbook. Patterns run over a normalised copy of the text (lower case, apostrophes
+restored, typos near the profile's words corrected), so that "cant loggin", "Can't log in"
 and "can not login 😩" read the same. Names are read from the original text.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from helpline.models.offline_profile import GENERIC_PROBLEM, Behaviour, Playbook
+
 if TYPE_CHECKING:
-    from helpline.understanding.intents import IntentMatcher, Match
+    from helpline.understanding.intents import IntentMatcher, IntentSpec, Match
 
 
 class Intent(StrEnum):
@@ -41,62 +43,6 @@ class Asked(StrEnum):
     ORDER_ID = "order_id"
     DETAILS = "details"
 
-
-# (problem label, pattern over the normalised text), most specific first.
-PROBLEM_KINDS: tuple[tuple[str, str], ...] = (
-    (
-        "Login problem",
-        r"\blog ?(?:in|into|on)\b|\bsign ?(?:in|on)\b|\bpassword\b|\blocked out\b|"
-        r"\bverification code\b|\b2fa\b|\bhacked\b|\breset (?:link|email)\b|"
-        r"\baccount(?:'s| is| got| has| has been|'s been| been)* (?:locked|blocked|suspended|disabled)\b|\bcan't access (?:my )?account\b",
-    ),
-    (
-        "App problem",
-        r"\bcrash|\bfreez|\bfroze\b|\bkeeps? closing\b|\bwon't (?:open|load)\b|\bnot loading\b|"
-        r"\bblank screen\b|\bbug\b|\bglitch|\berror message\b|\bapp (?:is )?(?:broken|not working)\b",
-    ),
-    (
-        "Payment problem",
-        r"\bcharged (?:me )?(?:twice|two times|double|2x|again)\b|\bdouble[- ]?charged\b|"
-        r"\bduplicate (?:charge|payment)\b|\bovercharged\b|\bbilled twice\b|\bcharged (?:me )?(?:for|extra)\b|"
-        r"\bcard (?:was |got )?declined\b|\bpayment (?:failed|didn't go through|is not going through)\b|"
-        r"\bwrong amount\b|\bcharge i don't recogni[sz]e\b|"
-        r"\b(?:not able|unable|can't|won't let me) (?:to )?pay\b",
-    ),
-    (
-        "Wrong item",
-        r"\bwrong (?:order|item|food|meal|dish|drink|burger|pizza)\b|\bnot what i ordered\b|"
-        r"\bsomeone else's\b|\b(?:didn't|did not|never) order(?:ed)?\b",
-    ),
-    (
-        "Missing item",
-        r"\bmissing\b|\bdidn't (?:get|receive)\b|\bforgot\b(?! (?:my |the )?(?:password|login|username|email|pin)\b)|\bleft out\b|\bnot included\b|"
-        r"\bnever (?:got|received)\b",
-    ),
-    (
-        "Late delivery",
-        r"\blate\b|\btaking (?:so |too |very )?(?:long|forever)\b|\bstill (?:waiting|hasn't|not here)\b|"
-        r"\b(?:hasn't|has not|never|didn't|did not|not) (?:yet )?(?:arrived|arrive|come|shown up|"
-        r"turned up|been delivered|delivered)\b|\bdelayed\b|\bover an hour\b",
-    ),
-    ("Cold food", r"\bcold\b|\blukewarm\b|\bnot hot\b|\bsoggy\b"),
-    (
-        "Damaged order",
-        r"\bspill|\bdamaged\b|\bcrushed\b|\bleak|\bbroken (?:bag|seal|container|box)\b",
-    ),
-    (
-        "Food quality",
-        r"\braw\b|\bundercooked\b|\bburnt\b|\bhair in\b|\bfood poisoning\b|\bgot sick\b|"
-        r"\bmou?ldy\b|\bexpired\b|\bstale\b|\ballergic reaction\b",
-    ),
-    ("Driver problem", r"\brude\b|\b(?:driver|courier|rider) (?:was|is|has|didn't|never)\b"),
-    (
-        "Problem",
-        r"\bproblem\b|\bissue\b|\bnot working\b|\bdoesn't work\b|\bbroken\b|\bcomplain|"
-        r"\bterrible\b|\bawful\b|\bwent wrong\b",
-    ),
-)
-GENERIC_PROBLEM = "Problem"
 
 _INTENT_PATTERNS: tuple[tuple[Intent, str], ...] = (
     (
@@ -132,15 +78,6 @@ _INTENT_PATTERNS: tuple[tuple[Intent, str], ...] = (
     ),
 )
 
-_POLICY_TOPICS = re.compile(
-    r"\brefund|\ballerg|\bgluten\b|\bnuts?\b|\bvegan\b|\bvegetarian\b|\bhalal\b|\bkosher\b|"
-    r"\bingredient|\bcalorie|\bdeliver|\bopen\b|\bhours\b|\bfees?\b|\bminimum order\b|\bcancel|"
-    r"\bpay(?:ment)?\b|\bcash\b|\bpaypal\b|\bapple pay\b|\bpromo|\bvoucher|\bcoupon|\bdiscount|"
-    r"\bgift card|\bchange (?:my |the )?(?:address|order|email|phone|password)\b|"
-    r"\b(?:delete|close) (?:my )?account\b|\btip\b|\btipping\b|\bsubscription|\bmembership|"
-    r"\bcontact\b|\breset (?:my )?password\b|\blog ?in\b|\bsign ?up\b|\baccount\b|\bprivacy\b|"
-    r"\bpolicy\b|\bpolicies\b|\bwindow\b|\bcredit\b|\bpoints\b|\breorder\b|\bschedule\b"
-)
 _INFO_QUESTION = re.compile(
     r"^(?:how|what|what's|whats|when|where|which|who|do|does|is|are|can|could|may|will|should|"
     r"would|if)\b|\?\s*$"
@@ -154,6 +91,8 @@ _ORDER_ID = re.compile(
     r"\b([A-Za-z]{2,4}-\d{3,})\b|(?<=[a-z])([A-Z]{2,4}-\d{3,})\b|"
     r"\b(?i:order)\s*(?i:number|no\.?|id)?\s*#?\s*(\d{3,})\b"
 )
+# A number the customer refers to ("invoice #00108"): noticed, not taken for an order.
+_REFERENCE = re.compile(r"#\s?(\d{3,})\b")
 
 _CONTRACTIONS = {
     "cant": "can't",
@@ -184,36 +123,20 @@ def _words(text: str) -> list[str]:
     return text.split()
 
 
-# Words the intent patterns care about; a misspelt word close to one of them is corrected.
-_VOCABULARY = _words(
-    "login logged logging password passwords account accounts locked verification crash crashes "
-    "crashing crashed freezes freezing closing loading charged charges charge twice double "
-    "duplicate overcharged declined payment refund refunds refunded reimburse compensation money "
-    "delivery delivered deliver arrived arrive arriving waiting missing forgot received receive "
-    "receipt order orders ordered tracking status restaurant driver courier wrong damaged spilled "
-    "human person agent representative manager supervisor someone somebody cancel cancelled "
-    "allergens allergic allergy gluten vegetarian voucher coupon discount subscription "
-    "membership problem issue broken terrible thanks thank hello goodbye undercooked"
-)
-_VOCABULARY_SET = frozenset(_VOCABULARY)
 _WORD = re.compile(r"[a-z]+")
 
 
-@lru_cache(maxsize=4096)
-def _correct(word: str) -> str:
-    if len(word) < 5 or word in _VOCABULARY_SET:
-        return word
-    close = difflib.get_close_matches(word, _VOCABULARY, n=1, cutoff=0.84)
-    return close[0] if close else word
-
-
-def normalise(text: str) -> str:
-    """Lower case, straight apostrophes, restored contractions, typos near known words fixed."""
+def _plain(text: str) -> str:
+    """Lower case, straight apostrophes, restored contractions."""
     lowered = text.lower().replace("’", "'").replace("‘", "'")
     lowered = re.sub(r"\s+", " ", lowered).strip()
     lowered = _CONTRACTION_RE.sub(lambda m: _CONTRACTIONS[m.group(1)], lowered)
-    lowered = re.sub(r"\bloggin\b|\blogon\b", "login", lowered)
-    return _WORD.sub(lambda m: _correct(m.group(0)), lowered)
+    return re.sub(r"\bloggin\b|\blogon\b", "login", lowered)
+
+
+def normalise(text: str, book: Playbook) -> str:
+    """The plain text with typos near the profile's words fixed."""
+    return _WORD.sub(lambda m: book.correct(m.group(0)), _plain(text))
 
 
 # Help-centre queries ---------------------------------------------------------------------
@@ -227,20 +150,13 @@ _FILLER = frozenset(
         "want need like just hi hello hey thanks so if or and but also really actually"
     )
 )
-# A question's gist in the words a help centre uses for it.
-_QUERY_HINTS: tuple[tuple[str, str], ...] = (
-    (r"\bhow (long|many days)\b.*\b(have|left|until|after)\b.*\brefund", "refund window"),
-    (r"\bhow long\b.*\brefund|\brefund\b.*\b(how long|take|takes)\b", "when will my refund arrive"),
-    (r"\bhow long\b.*\bdeliver|\bdeliver\w*\b.*\btakes?\b", "delivery times"),
-    (r"\bwhen\b.*\brefund\b.*\barrive", "when will my refund arrive"),
-)
 
 
-def search_query(text: str) -> str:
-    """A few words for a help-centre search: the question's content words, or its gist."""
-    norm = normalise(text)
-    for pattern, gist in _QUERY_HINTS:
-        if re.search(pattern, norm):
+def search_query(text: str, book: Playbook) -> str:
+    """A few words for a help-centre search: the question's gist, or its content words."""
+    norm = normalise(text, book)
+    for pattern, gist in book.query_hints:
+        if pattern.search(norm):
             return gist
     kept = [w for w in re.findall(r"[\w'-]+", norm) if w not in _FILLER]
     return " ".join(kept) or text.strip()
@@ -298,7 +214,7 @@ _NAME_STOP = frozenset(
 )
 
 
-def _clean_name(run: str, *, strict: bool) -> str | None:
+def _clean_name(run: str, *, strict: bool, known: frozenset[str]) -> str | None:
     """Cut a captured run of words at the first connector; reject words that aren't names.
 
     The result is a prefix of ``run`` (title-cased when written all lower case).
@@ -311,7 +227,7 @@ def _clean_name(run: str, *, strict: bool) -> str | None:
     if not words:
         return None
     first = words[0].lower()
-    if first in _NOT_NAMES or first in _VOCABULARY_SET:
+    if first in _NOT_NAMES or first in known:
         return None
     if strict and words[0].islower() and (first.endswith("ing") or first.endswith("ed")):
         return None
@@ -329,11 +245,16 @@ def _said(match: re.Match[str], name: str) -> tuple[int, int]:
     )
 
 
-def find_name(text: str, asked_name: bool) -> tuple[str, tuple[int, int]] | None:
-    """The customer's name and where it was said, if this message gives one."""
+def find_name(
+    text: str, asked_name: bool, known: frozenset[str] = frozenset()
+) -> tuple[str, tuple[int, int]] | None:
+    """The customer's name and where it was said, if this message gives one.
+
+    ``known`` are the business's words, never taken for a name ("order", "refund").
+    """
     for pattern in _EXPLICIT_NAME:
         match = pattern.search(text)
-        if match and (name := _clean_name(match.group(1), strict=False)):
+        if match and (name := _clean_name(match.group(1), strict=False, known=known)):
             return name, _said(match, name)
     for pattern in _WEAK_NAME:
         for match in pattern.finditer(text):
@@ -341,12 +262,12 @@ def find_name(text: str, asked_name: bool) -> tuple[str, tuple[int, int]] | None
             capitalised = match.group(1)[:1].isupper()
             if pattern is _WEAK_NAME[1] and not (capitalised or asked_name):
                 continue
-            if name := _clean_name(match.group(1), strict=not asked_name):
+            if name := _clean_name(match.group(1), strict=not asked_name, known=known):
                 return name, _said(match, name)
     if asked_name:
         for pattern in _ASKED_NAME:
             match = pattern.search(text)
-            if match and (name := _clean_name(match.group(1), strict=False)):
+            if match and (name := _clean_name(match.group(1), strict=False, known=known)):
                 return name, _said(match, name)
     return None
 
@@ -376,6 +297,10 @@ class Reading:
     """The help-centre search the matched intent leads to (its article)."""
     reply: str | None = None
     """The profile's fixed reply for the matched intent."""
+    references: tuple[str, ...] = ()
+    """Other numbers the customer gave ("#00108"), kept with what they asked."""
+    choices: tuple[str, str] | None = None
+    """Two profile intents the line is equally close to: ask which one is meant."""
 
     @property
     def actionable(self) -> bool:
@@ -384,7 +309,7 @@ class Reading:
 
 def asked_for(assistant_text: str) -> frozenset[Asked]:
     """What an assistant message asked the customer for (works for any model's wording)."""
-    text = normalise(assistant_text)
+    text = _plain(assistant_text)
     asked = set()
     if re.search(
         r"\byour (?:full )?name\b|\bwho (?:am i|i am) (?:speaking|talking|chatting)", text
@@ -399,13 +324,28 @@ def asked_for(assistant_text: str) -> frozenset[Asked]:
     return frozenset(asked)
 
 
-def find_order_ids(text: str) -> tuple[str, ...]:
-    """Order ids as written ("DD-10234" upper-cased, "order 10234" as the number)."""
-    found = []
+def find_order_ids(text: str, book: Playbook) -> tuple[str, ...]:
+    """Order ids as written ("DD-10234" upper-cased, "order 10234" as the number).
+
+    The profile's own format is read anywhere, glued to a word or without its dash
+    ("orderDD-56501", "dd56501" → "DD-56501").
+    """
+    found: list[tuple[int, str]] = []
     for match in _ORDER_ID.finditer(text):
         glued = match.group(1) or match.group(2)
-        found.append(glued.upper() if glued else match.group(3))
-    return tuple(dict.fromkeys(found))
+        found.append((match.start(), glued.upper() if glued else match.group(3)))
+    for match in book.order_number.finditer(text):
+        digits = match.group(0).lstrip("-").upper()
+        prefix = re.match(r"[A-Z]+", digits)
+        number = digits[prefix.end() :].lstrip("-") if prefix else digits
+        found.append((match.start(), f"{prefix.group(0)}-{number}" if prefix else number))
+    return tuple(dict.fromkeys(value for _, value in sorted(found)))
+
+
+def find_references(text: str, order_ids: Sequence[str]) -> tuple[str, ...]:
+    """Numbers written "#00108" that are not an order the line names (invoices, tickets)."""
+    found = [m.group(1) for m in _REFERENCE.finditer(text)]
+    return tuple(dict.fromkeys(f"#{n}" for n in found if n not in order_ids))
 
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -459,12 +399,11 @@ class _Understanding:
     reply: str | None = None
 
 
-def _by_meaning(match: Match, found: _Understanding, order_ids: Sequence[str]) -> None:
+def _by_meaning(spec: Behaviour, found: _Understanding, order_ids: Sequence[str]) -> None:
     """Fold what the line means into what the patterns found (the patterns' ids stay).
 
     A line naming an order is about that order, never a help-centre question.
     """
-    spec = match.intent
     if order_ids and spec.leads_to == "article":
         return
     intent = _LEADS_TO_INTENT.get(spec.leads_to)
@@ -488,27 +427,45 @@ def _by_meaning(match: Match, found: _Understanding, order_ids: Sequence[str]) -
         found.reply = spec.reply
 
 
+def _close_call(match: Match, book: Playbook) -> tuple[str, str] | None:
+    """The two intents to ask between, when the best two are this close and lead apart."""
+    second = match.runner_up
+    if second is None or match.score - match.runner_up_score >= book.clarify_margin:
+        return None
+    first, other = book.behaviour(match.intent), book.behaviour(second)
+    if not (first.topic and other.topic) or (first.leads_to, first.article, first.label) == (
+        other.leads_to,
+        other.article,
+        other.label,
+    ):
+        return None
+    return match.intent.name, second.name
+
+
 def read_message(
     text: str,
+    book: Playbook,
     image_refs: Sequence[str] = (),
     asked: frozenset[Asked] = frozenset(),
     matcher: IntentMatcher | None = None,
+    chosen: IntentSpec | None = None,
 ) -> Reading:
     """Read one customer message, given what the assistant asked just before it.
 
-    With a ``matcher`` (the profile's intents), the line is also matched by meaning.
+    With a ``matcher`` (the profile's intents), the line is also matched by meaning;
+    ``chosen`` is the intent the customer picked when asked which of two they meant.
     """
-    norm = normalise(text)
+    norm = normalise(text, book)
     intents = {intent for intent, pattern in _INTENT_PATTERNS if re.search(pattern, norm)}
-    problems = tuple(label for label, pattern in PROBLEM_KINDS if re.search(pattern, norm))
-    order_ids = find_order_ids(text)
+    problems = tuple(kind.label for kind in book.problems if kind.pattern.search(norm))
+    order_ids = find_order_ids(text, book)
     emails = find_emails(text)
-    found_name = find_name(text, Asked.NAME in asked)
+    found_name = find_name(text, Asked.NAME in asked, book.known_words)
     name = found_name[0] if found_name else None
     spans = [found_name[1]] if found_name else []
     if image_refs:
         intents.add(Intent.RECEIPT)
-    is_info = bool(_INFO_QUESTION.search(norm)) and bool(_POLICY_TOPICS.search(norm))
+    is_info = bool(_INFO_QUESTION.search(norm)) and bool(book.question_topics.search(norm))
     if is_info and not _INCIDENT.search(norm) and not order_ids:
         # "how do refunds work?" is a question for the help centre, not a case to file.
         intents.add(Intent.POLICY)
@@ -526,13 +483,19 @@ def read_message(
         problems = problems or (GENERIC_PROBLEM,)
         described = True
     found = _Understanding(intents, problems, described)
-    match = None
+    spec: IntentSpec | None = chosen
+    choices = None
     bare = (name is not None or order_ids or emails) and len(words.split()) <= 2
     answered = Asked.NAME in asked and name is not None
-    if matcher is not None and not (image_refs or bare or answered or Asked.DETAILS in asked):
+    readable = not (image_refs or bare or answered or Asked.DETAILS in asked)
+    if spec is None and matcher is not None and readable:
         match = matcher.match(_strip(text, spans, [*emails, *order_ids]) or text)
-        if match is not None and not (asked and match.intent.leads_to in _CLOSING):
-            _by_meaning(match, found, order_ids)
+        if match is not None and not (asked and book.behaviour(match.intent).leads_to in _CLOSING):
+            spec = match.intent
+            if not (intents or order_ids or emails or name):
+                choices = _close_call(match, book)
+    if spec is not None and choices is None:
+        _by_meaning(book.behaviour(spec), found, order_ids)
     intents, problems, described = found.intents, found.problems, found.described
     if answered:
         # "thanks, it's Moses" answers the question; it does not close the conversation.
@@ -549,7 +512,35 @@ def read_message(
         image_refs=tuple(image_refs),
         words=words,
         described=described,
-        understood=match.intent.name if match else None,
+        understood=spec.name if spec else None,
         query=found.query,
         reply=found.reply,
+        references=find_references(text, order_ids),
+        choices=choices,
     )
+
+
+_FIRST = re.compile(r"\b(?:first|former|1st|the one before)\b|^\W*(?:1|a)\W*$")
+_SECOND = re.compile(r"\b(?:second|latter|2nd|other|last one|the other one)\b|^\W*(?:2|b)\W*$")
+_TOPIC_WORD = re.compile(r"[a-z]{4,}")
+
+
+def pick_choice(
+    text: str, choices: tuple[str, str], topics: Sequence[str], matcher: IntentMatcher
+) -> str | None:
+    """Which of two intents an answer to "do you mean A, or B?" picks, if it picks one."""
+    plain = _plain(text)
+    if _SECOND.search(plain):
+        return choices[1]
+    if _FIRST.search(plain):
+        return choices[0]
+    said = {w[:5] for w in _TOPIC_WORD.findall(plain)}
+    overlap = [len(said & {w[:5] for w in _TOPIC_WORD.findall(t.lower())}) for t in topics]
+    if overlap[0] != overlap[1]:
+        return choices[0] if overlap[0] > overlap[1] else choices[1]
+    match = matcher.match(text)
+    if match is not None:
+        for spec in (match.intent, match.runner_up):
+            if spec is not None and spec.name in choices:
+                return spec.name
+    return None

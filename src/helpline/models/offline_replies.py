@@ -1,7 +1,8 @@
 """Turning tool results into short replies for the offline assistant.
 
 Every fact in a reply is read from the tool's result (or its arguments); when a result
-has a shape we don't recognise, it is quoted rather than guessed at.
+has a shape we don't recognise, it is quoted rather than guessed at. The words around the
+facts are the profile's (``replies.toml`` [results], [follow_ups], [errors]).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+from helpline.models.offline_profile import Playbook
 from helpline.money import format_money
 from helpline.tools import ERROR_PREFIX, is_error_result
 
@@ -63,9 +65,12 @@ def _item_text(item: dict[str, Any], currency: str) -> str:
     return f"{label} ({format_money(price, currency)})" if isinstance(price, int) else label
 
 
-def receipt_summary(receipt: dict[str, Any]) -> str:
-    """One line for a ticket: ``Receipt dated 2024-05-01, total $23.47``."""
-    currency = str(receipt.get("currency") or "USD")
+def receipt_summary(receipt: dict[str, Any], currency: str) -> str:
+    """One line for a ticket: ``Receipt dated 2024-05-01, total $23.47``.
+
+    ``currency`` is the profile's, for a receipt that names none.
+    """
+    currency = str(receipt.get("currency") or currency)
     when = receipt.get("date")
     dated = f" dated {when}" if when else ""
     return f"Receipt{dated}, total {format_money(int(receipt['total_in_cents']), currency)}"
@@ -77,21 +82,27 @@ def receipt_items(receipt: dict[str, Any]) -> list[dict[str, Any]]:
     return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 
 
-def _receipt(arguments: dict[str, Any], result: str) -> str:
+def _receipt(arguments: dict[str, Any], result: str, book: Playbook) -> str:
     receipt = read_receipt(result)
     if receipt is None:
-        return f"Here's what I could read from the receipt: {_quote(result)}"
-    currency = str(receipt.get("currency") or "USD")
+        return book.text("results", "receipt_unread", result=_quote(result))
+    currency = str(receipt.get("currency") or book.currency)
     total = format_money(int(receipt["total_in_cents"]), currency)
     when = receipt.get("date")
-    dated = f" from {format_date(str(when))}" if when else ""
+    dated = book.text("results", "receipt_dated", date=format_date(str(when))) if when else ""
     items = [_item_text(i, currency) for i in receipt_items(receipt)]
     listed = (
-        f" for {len(items)} item{'s' if len(items) != 1 else ''}: {', '.join(items)}"
+        book.text(
+            "results",
+            "receipt_listed",
+            count=len(items),
+            items="items" if len(items) != 1 else "item",
+            list=", ".join(items),
+        )
         if items
         else ""
     )
-    return f"Your receipt{dated} comes to {total}{listed}."
+    return book.text("results", "receipt", dated=dated, total=total, listed=listed)
 
 
 # Tickets, orders, refunds, escalation, help centre ----------------------------------------------
@@ -106,21 +117,26 @@ def ticket_number(result: str) -> str | None:
     return (match.group(1) or match.group(2)) if match else None
 
 
-def _ticket(arguments: dict[str, Any], result: str) -> str:
+def _ticket(arguments: dict[str, Any], result: str, book: Playbook) -> str:
     number = ticket_number(result)
     issue = str(arguments.get("issue", ""))
     label = issue.partition(":")[0].partition(" / ")[0]
-    about = f" about your {label.lower()}" if label and len(label) < 30 and label != issue else ""
+    about = (
+        book.text("results", "ticket_about", label=label.lower())
+        if label and len(label) < 30 and label != issue
+        else ""
+    )
     if number is None:
-        return f"I've filed a ticket{about}: {_quote(result)}"
-    return f"Done: I've filed ticket #{number}{about}. Our support team will follow up with you."
+        return book.text("results", "ticket_unnumbered", about=about, result=_quote(result))
+    return book.text("results", "ticket", number=number, about=about)
 
 
-def _order_line(order: dict[str, Any]) -> str:
+def _order_line(order: dict[str, Any], book: Playbook) -> str:
+    currency = str(order.get("currency") or book.currency)
     order_id = _first(order, "order_id", "id", "number")
     parts = [f"Order {order_id}" if order_id else "Your order"]
-    if restaurant := _first(order, "restaurant", "merchant", "store"):
-        parts[0] += f" from {restaurant}"
+    if (merchant := _first(order, "restaurant", "merchant", "store")) and book.order_from:
+        parts[0] += " " + book.order_from.format(merchant=merchant)
     facts = []
     if status := _first(order, "status", "state"):
         facts.append(f"status: {str(status).replace('_', ' ')}")
@@ -134,14 +150,11 @@ def _order_line(order: dict[str, Any]) -> str:
         facts.append(f"refunds possible until {format_date(str(until))}")
     total = _first(order, "total_cents", "total_in_cents")
     if isinstance(total, int):
-        facts.append(f"total {format_money(total, str(order.get('currency') or 'USD'))}")
+        facts.append(f"total {format_money(total, currency)}")
     line = parts[0] + (f" ({', '.join(facts)})" if facts else "")
     items = order.get("items")
     if isinstance(items, list) and items:
-        names = [
-            i if isinstance(i, str) else _item_text(i, str(order.get("currency") or "USD"))
-            for i in items
-        ]
+        names = [i if isinstance(i, str) else _item_text(i, currency) for i in items]
         line += f"; items: {', '.join(names)}"
     refunds = order.get("refunds")
     if isinstance(refunds, list) and refunds:
@@ -149,52 +162,48 @@ def _order_line(order: dict[str, Any]) -> str:
     return line
 
 
-def _order(arguments: dict[str, Any], result: str) -> str:
+def _order(arguments: dict[str, Any], result: str, book: Playbook) -> str:
     data = read_json(result)
     if isinstance(data, dict):
-        return _order_line(data) + "."
-    return f"Here's what I found for order {arguments.get('order_id', '')}: {_quote(result)}"
+        return book.text("results", "order", line=_order_line(data, book))
+    return book.text(
+        "results", "order_unread", order_id=arguments.get("order_id", ""), result=_quote(result)
+    )
 
 
-def _orders(arguments: dict[str, Any], result: str) -> str:
+def _orders(arguments: dict[str, Any], result: str, book: Playbook) -> str:
     data = read_json(result)
     if isinstance(data, dict):
         data = _first(data, "orders", "results", "data")
     if isinstance(data, list):
         if not data:
-            return f"I couldn't find any orders for {arguments.get('email', 'you')}. Is that the email address you order with? If you have the order number, send it too."
-        lines = [_order_line(o) if isinstance(o, dict) else str(o) for o in data[:5]]
-        return (
-            "Your recent orders:\n"
-            + "\n".join(f"- {line}" for line in lines)
-            + "\nWhich one is it about?"
-        )
-    return f"Here are your recent orders: {_quote(result)}"
+            return book.text("results", "orders_none", email=arguments.get("email", "you"))
+        lines = [_order_line(o, book) if isinstance(o, dict) else str(o) for o in data[:5]]
+        return book.text("results", "orders", list="\n".join(f"- {line}" for line in lines))
+    return book.text("results", "orders_unread", result=_quote(result))
 
 
 _REFUSED = re.compile(r"\b(?:refus|reject|denied|declin|not eligible|ineligible)", re.I)
 
 
-def _refund(arguments: dict[str, Any], result: str) -> str:
+def _refund(arguments: dict[str, Any], result: str, book: Playbook) -> str:
     order_id = arguments.get("order_id", "")
     data = read_json(result)
     if isinstance(data, dict) and "approved" in data:
         message = str(_first(data, "message", "reason") or "")
+        if data.get("awaiting_approval"):
+            return message
         if data["approved"]:
-            return message or f"The refund for order {order_id} is approved."
-        return (
-            f"I'm sorry, I couldn't refund that. {message} "
-            "If you think that's wrong, I can pass it to a person on our team."
-        ).replace("  ", " ")
-    if _REFUSED.search(result):
-        return f"I'm sorry, the refund for order {order_id} wasn't approved: {_quote(result)}"
-    return f"Refund for order {order_id}: {_quote(result)}"
+            return message or book.text("results", "refund_approved", order_id=order_id)
+        return book.text("results", "refund_refused", message=message).replace("  ", " ")
+    key = "refund_not_approved" if _REFUSED.search(result) else "refund_other"
+    return book.text("results", key, order_id=order_id, result=_quote(result))
 
 
-def _escalation(arguments: dict[str, Any], result: str) -> str:
+def _escalation(arguments: dict[str, Any], result: str, book: Playbook) -> str:
     data = read_json(result)
     message = _first(data, "message") if isinstance(data, dict) else None
-    return f"I've passed this to a person on our support team. {_quote(str(message or result))}"
+    return book.text("results", "escalated", message=_quote(str(message or result)))
 
 
 def help_passages(result: str) -> list[tuple[str, str]]:
@@ -217,16 +226,16 @@ def help_passages(result: str) -> list[tuple[str, str]]:
 _NOTHING_FOUND = re.compile(r"^\s*(?:no (?:results|articles|matches|passages)|nothing found)", re.I)
 
 
-def _help(arguments: dict[str, Any], result: str) -> str:
+def _help(arguments: dict[str, Any], result: str, book: Playbook) -> str:
     passages = [] if _NOTHING_FOUND.match(result) else help_passages(result)
     if not passages:
-        return "I couldn't find an answer to that in the help centre. I can file a ticket so a person answers you."
+        return book.text("results", "help_none")
     title, passage = passages[0]
-    source = f'the help centre article "{title}"' if title else "the help centre"
-    return f"From {source}:\n{_quote(passage)}"
+    key = "help" if title else "help_untitled"
+    return book.text("results", key, title=title, passage=_quote(passage))
 
 
-RENDERERS: dict[str, Callable[[dict[str, Any], str], str]] = {
+RENDERERS: dict[str, Callable[[dict[str, Any], str, Playbook], str]] = {
     "create_customer_ticket": _ticket,
     "analyze_receipt_image": _receipt,
     "search_help_center": _help,
@@ -236,46 +245,10 @@ RENDERERS: dict[str, Callable[[dict[str, Any], str], str]] = {
     "escalate_to_human": _escalation,
 }
 
-FOLLOW_UPS: dict[str, str] = {
-    "analyze_receipt_image": "Is something wrong with it? Tell me what, and I can file a ticket.",
-    "search_help_center": "Did that answer your question?",
-    "lookup_order": "Is there a problem with this order?",
-    "list_recent_orders": "",  # the list ends by asking which order it is about
-}
-DEFAULT_FOLLOW_UP = "Is there anything else I can help with?"
-
-# What to tell the customer when a tool failed: {detail} is the tool's own explanation.
-ERROR_ADVICE: dict[str, str] = {
-    "create_customer_ticket": "I couldn't file the ticket: {detail}. Please try again in a moment.",
-    "analyze_receipt_image": (
-        "I couldn't read that receipt: {detail}. Please send a clear, well-lit photo of the whole "
-        "receipt (JPEG or PNG), or type the date, the items and the total."
-    ),
-    "search_help_center": (
-        "I couldn't search the help centre just now ({detail}). I can file a ticket so a person answers you instead."
-    ),
-    "lookup_order": (
-        "I couldn't find that order: {detail}. Please check the order number in the app under Orders and send it again."
-    ),
-    "list_recent_orders": (
-        "I couldn't look up your recent orders: {detail}. If you have the order number, send it and I'll look it up."
-    ),
-    "request_refund": (
-        "I couldn't request that refund: {detail}. If you think that's wrong, I can file a ticket for a person to review it."
-    ),
-    "escalate_to_human": (
-        "I couldn't reach a person just now: {detail}. I can file a ticket instead so the team gets back to you."
-    ),
-}
-DEFAULT_ERROR_ADVICE = (
-    "Something went wrong: {detail}. Please try again, or ask me to file a ticket."
-)
-
-
 _CRASHED = re.compile(r"^\w+ failed \(\w+: ")
 
 
-def explain_error(tool: str, result: str) -> str:
+def explain_error(tool: str, result: str, book: Playbook) -> str:
     """A tool's ``Error: …`` text in plain words, with what the customer can do next."""
     detail = result.lstrip().removeprefix(ERROR_PREFIX).strip()
     detail = re.sub(r"\s*Tell the customer and offer a ticket\.?$", "", detail).rstrip(" .")
@@ -283,12 +256,12 @@ def explain_error(tool: str, result: str) -> str:
     if _CRASHED.match(detail):  # a bug's exception text means nothing to a customer
         detail = "our system had an unexpected problem"
     detail = detail[:1].lower() + detail[1:] if detail[:2].istitle() else detail
-    return ERROR_ADVICE.get(tool, DEFAULT_ERROR_ADVICE).format(detail=detail or "no reason given")
+    return book.text("errors", tool, detail=detail or "no reason given")
 
 
-def render_result(tool: str, arguments: dict[str, Any], result: str) -> str:
+def render_result(tool: str, arguments: dict[str, Any], result: str, book: Playbook) -> str:
     """A short reply for one tool result."""
     if is_error_result(result):
-        return explain_error(tool, result)
+        return explain_error(tool, result, book)
     renderer = RENDERERS.get(tool)
-    return renderer(arguments, result) if renderer else _quote(result)
+    return renderer(arguments, result, book) if renderer else _quote(result)
