@@ -73,7 +73,7 @@ def test_seed_conversation_through_chat_and_transcript(
     assert [(t["id"], t["name"], t["issue"], t["status"]) for t in listing] == [
         (1, "Omar", "Cannot log in", "open")
     ]
-    transcript = json.loads(helpline(env, "transcript", "--json").stdout)
+    transcript = json.loads(helpline(env, "transcript", "--json").stdout)["messages"]
     assert [m["role"] for m in transcript] == [
         "system", "user", "assistant", "user", "assistant", "tool", "assistant",
     ]  # fmt: skip
@@ -114,7 +114,7 @@ def test_model_outage_is_reported_and_the_message_kept(
     fake_openai.script(*[error_reply(401, "bad key")])
     result = helpline(env, "chat", stdin="where is my order?\n")
     assert "HTTP 401" in result.stdout and "HELPLINE_API_KEY" in result.stdout
-    transcript = json.loads(helpline(env, "transcript", "--json").stdout)
+    transcript = json.loads(helpline(env, "transcript", "--json").stdout)["messages"]
     assert transcript[-2:] == [
         {"role": "user", "content": "where is my order?"},
         {"role": "assistant", "content": MODEL_DOWN_REPLY},  # the apology, as stored
@@ -236,7 +236,7 @@ def test_an_agent_replies_in_a_tickets_chat_and_hands_it_back(
     assert helpline(env, "chat", stdin="I can't log in\nOmar\nexit\n").returncode == 0
     replied = helpline(env, "tickets", "reply", "1", "Hi Omar, Ana here: I reset it.", "--json")
     assert replied.returncode == 0, replied.stderr
-    transcript = json.loads(helpline(env, "transcript", "--json").stdout)
+    transcript = json.loads(helpline(env, "transcript", "--json").stdout)["messages"]
     assert transcript[-1] == {
         "role": "assistant",
         "name": "agent",

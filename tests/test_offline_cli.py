@@ -35,7 +35,7 @@ def test_seed_conversation_offline(tmp_path: Path) -> None:
     assert [(t["id"], t["name"], t["issue"]) for t in tickets] == [
         (1, "Omar", "Login problem: I can't log in to my account.")
     ]
-    transcript = json.loads(_helpline(tmp_path, "transcript", "--json").stdout)
+    transcript = json.loads(_helpline(tmp_path, "transcript", "--json").stdout)["messages"]
     call = transcript[4]["tool_calls"][0]
     assert call["function"]["name"] == "create_customer_ticket"
     assert transcript[5]["tool_call_id"] == call["id"]
@@ -52,7 +52,7 @@ def test_a_shared_receipt_is_read_offline_and_its_total_quoted(tmp_path: Path) -
     assert chat.returncode == 0, chat.stderr
     assert "80.90 MYR" in chat.stdout and "25 December 2018" in chat.stdout
 
-    transcript = json.loads(_helpline(tmp_path, "transcript", "--json").stdout)
+    transcript = json.loads(_helpline(tmp_path, "transcript", "--json").stdout)["messages"]
     call = transcript[2]["tool_calls"][0]
     assert call["function"]["name"] == "analyze_receipt_image"
     assert json.loads(call["function"]["arguments"]) == {"image_url": str(photo)}

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from helpline import cli_desk, cli_eval, cli_stats, cli_usage
+
 if TYPE_CHECKING:
     from helpline.config import Settings
     from helpline.store import Store
@@ -29,6 +31,9 @@ demo_app = typer.Typer(help="Demo data for trying Helpline out.", no_args_is_hel
 app.add_typer(demo_app, name="demo")
 conversations_app = typer.Typer(help="Customers' conversations.", no_args_is_help=True)
 app.add_typer(conversations_app, name="conversations")
+app.add_typer(cli_desk.approvals_app, name="approvals")
+app.add_typer(cli_desk.agents_app, name="agents")
+app.command("audit")(cli_desk.audit)
 
 ModelOption = Annotated[str | None, typer.Option("--model", help="Model name (HELPLINE_MODEL).")]
 BaseUrlOption = Annotated[
@@ -129,10 +134,12 @@ async def _chat_loop(
 ) -> None:
     from rich.console import Console
 
+    from helpline.events import TurnDone
     from helpline.messages import UserMessage
     from helpline.terminal import JsonLinesPrinter, LiveTurnPrinter, TurnPrinter
 
     interactive = sys.stdin.isatty()
+    show_cost = not json_output and sys.stdout.isatty()  # a dim cost line per turn
     status = Console(stderr=True, highlight=False, soft_wrap=True)
     printer: JsonLinesPrinter | TurnPrinter
     activities = {tool.name: tool.activity for tool in assistant.tools}
@@ -159,6 +166,8 @@ async def _chat_loop(
             printer.prefix()
             async for event in assistant.run_turn(conversation_id, UserMessage(content=line)):
                 printer.show(event)
+                if show_cost and isinstance(event, TurnDone):
+                    status.print(f"[dim]{cli_usage.turn_cost_line(event)}[/]")
     finally:
         await assistant.model.aclose()
         status.print(
@@ -188,7 +197,9 @@ def transcript(
     database_url: DatabaseOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """The conversation's messages, exactly as sent to the model (OpenAI wire form)."""
+    """The conversation's messages, exactly as last sent to the model (OpenAI wire form), what
+    was left out to fit its context window, and what its replies cost (--json: messages,
+    left_out, usage with cached_tokens and cost_usd)."""
     store = _open_store(_settings(database_url=database_url))
     conversation_id = conversation or store.conversations.latest_id()
     if conversation_id is None:
@@ -198,13 +209,13 @@ def transcript(
         _fail(
             f"There is no conversation {conversation_id!r}. List tickets with `helpline tickets list`."
         )
-    messages = store.conversations.messages(conversation_id)
-    if json_output:
-        _print_json(messages)
-        return
-    from helpline.views import print_transcript
+    from helpline.transcripts import print_transcript, read_transcript
 
-    print_transcript(conversation_id, messages)
+    read = read_transcript(store, conversation_id)
+    if json_output:
+        _print_json(read.as_json())
+        return
+    print_transcript(read)
 
 
 @tickets_app.command("list")
@@ -256,19 +267,18 @@ def tickets_show(
 def tickets_update(
     ticket_id: Annotated[int, typer.Argument(help="Ticket number.")],
     status: Annotated[str, typer.Option("--status", help="New status.")],
+    agent: Annotated[
+        str | None, typer.Option("--agent", help="Your name as an agent, for the audit log.")
+    ] = None,
     database_url: DatabaseOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Change a ticket's status (open, in_progress, waiting_on_customer, resolved, closed)."""
     from dataclasses import asdict
 
-    store = _open_store(_settings(database_url=database_url))
-    try:
-        ticket = store.tickets.set_status(ticket_id, status)
-    except ValueError as exc:
-        _fail(str(exc))
-    if ticket is None:
-        _fail(f"There is no ticket #{ticket_id}. See the list with `helpline tickets list`.")
+    desk = cli_desk.open_desk(database_url)
+    who = cli_desk.acting_agent(desk.store, agent)
+    ticket = cli_desk.run_action(desk.set_ticket_status, who, ticket_id, status)
     _report(json_output, asdict(ticket), f"Ticket #{ticket.id} is now {ticket.status}.")
 
 
@@ -285,20 +295,18 @@ def _ticket_conversation(store: Store, ticket_id: int) -> str:
 def tickets_reply(
     ticket_id: Annotated[int, typer.Argument(help="Ticket number.")],
     text: Annotated[str, typer.Argument(help="What to tell the customer.")],
+    agent: Annotated[
+        str | None, typer.Option("--agent", help="Your name as an agent, for the audit log.")
+    ] = None,
     database_url: DatabaseOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Reply to the customer in the ticket's chat, as the support team (the assistant then
     stays quiet in it until `helpline tickets hand-back`)."""
-    store = _open_store(_settings(database_url=database_url))
-    conversation_id = _ticket_conversation(store, ticket_id)
-    if not text.strip():
-        _fail("The reply is empty. Write what to tell the customer.")
-    message_id = store.conversations.add_agent_reply(conversation_id, text.strip())
-    if message_id is None:
-        _fail(
-            "The assistant is answering the customer right now. Send the reply again in a moment."
-        )
+    desk = cli_desk.open_desk(database_url)
+    conversation_id = _ticket_conversation(desk.store, ticket_id)
+    who = cli_desk.acting_agent(desk.store, agent)
+    message_id = cli_desk.run_action(desk.reply, who, conversation_id, text)
     data = {"conversation_id": conversation_id, "message_id": message_id}
     _report(json_output, data, f"Replied in the chat of ticket #{ticket_id}.")
 
@@ -306,15 +314,18 @@ def tickets_reply(
 @tickets_app.command("hand-back")
 def tickets_hand_back(
     ticket_id: Annotated[int, typer.Argument(help="Ticket number.")],
+    agent: Annotated[
+        str | None, typer.Option("--agent", help="Your name as an agent, for the audit log.")
+    ] = None,
     database_url: DatabaseOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Hand the ticket's chat back to the assistant."""
     from helpline.store import ACTIVE
 
-    store = _open_store(_settings(database_url=database_url))
-    conversation_id = _ticket_conversation(store, ticket_id)
-    store.conversations.set_status(conversation_id, ACTIVE)
+    desk = cli_desk.open_desk(database_url)
+    conversation_id = _ticket_conversation(desk.store, ticket_id)
+    cli_desk.run_action(desk.hand_back, cli_desk.acting_agent(desk.store, agent), conversation_id)
     data = {"conversation_id": conversation_id, "status": ACTIVE}
     _report(json_output, data, f"The chat of ticket #{ticket_id} is back with the assistant.")
 
@@ -322,17 +333,45 @@ def tickets_hand_back(
 @conversations_app.command("delete")
 def conversations_delete(
     conversation_id: Annotated[str, typer.Argument(help="The conversation's id.")],
+    agent: Annotated[
+        str | None, typer.Option("--agent", help="Your name as an agent, for the audit log.")
+    ] = None,
     database_url: DatabaseOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Delete a conversation at the customer's request: its messages, images and receipts.
     Tickets filed from it stay (refunds are records), without the customer's name and words."""
-    store = _open_store(_settings(database_url=database_url))
-    if not store.conversations.delete(conversation_id):
-        _fail(
-            f"There is no conversation {conversation_id!r}. Check the id (`helpline transcript`)."
-        )
+    settings = _settings(database_url=database_url)
+    store = _open_store(settings)
+    messages = store.conversations.messages(conversation_id)
+    desk = cli_desk.desk_over(store)
+    cli_desk.run_action(
+        desk.delete_conversation, cli_desk.acting_agent(store, agent), conversation_id
+    )
+    _forget_stored_responses(settings, messages)
     _report(json_output, {"deleted": conversation_id}, f"Deleted conversation {conversation_id}.")
+
+
+def _forget_stored_responses(settings: Settings, messages: list[dict[str, Any]]) -> None:
+    """Delete a deleted conversation's responses stored at the provider (Responses API)."""
+    from helpline.models.openai_responses import (
+        forget_conversation_responses,
+        stored_response_ids,
+    )
+
+    if not stored_response_ids(messages):
+        return
+    import asyncio
+
+    model = settings.build_model()
+
+    async def forget() -> None:
+        try:
+            await forget_conversation_responses(model, messages)
+        finally:
+            await model.aclose()
+
+    asyncio.run(forget())
 
 
 @app.command()
@@ -465,6 +504,11 @@ def demo_seed(
     else:
         sys.stdout.write("The demo orders are already there.\n")
     sys.stdout.write(f"An order opens with the email address on it: {', '.join(DEMO_EMAILS)}.\n")
+
+
+app.command("stats")(cli_stats.stats)
+app.command("eval")(cli_eval.evaluate)
+app.command("usage")(cli_usage.usage)
 
 
 def main() -> None:

@@ -1,0 +1,110 @@
+"""``helpline usage``: model tokens and cost by day and by model; the cost line of a chat turn."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from helpline.events import TurnDone
+    from helpline.store import DailyUsage, UsageTotals
+
+
+def usage(
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            "--since", formats=["%Y-%m-%d"], help="Only from this day on (UTC), e.g. 2026-12-01."
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", help="SQLAlchemy URL (HELPLINE_DATABASE_URL)."),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Model tokens (prompt, cached, completion, reasoning) and cost in US dollars, by day and
+    by model."""
+    from helpline.cli import _open_store, _print_json, _settings
+
+    start = since.replace(tzinfo=UTC) if since else None
+    store = _open_store(_settings(database_url=database_url))
+    days = store.usage.by_day_and_model(start)
+    total = _total(days)
+    if json_output:
+        _print_json(
+            {
+                "since": start.date().isoformat() if start else None,
+                "days": [{**asdict(d), "day": d.day.isoformat()} for d in days],
+                "total": total,
+            }
+        )
+        return
+    _print_table(days, total, start)
+
+
+def turn_cost_line(done: TurnDone) -> str:
+    """One line on what a turn read, wrote and cost: ``1,234 tokens in (1,000 cached) · 56 out
+    · $0.0021``."""
+    from helpline.pricing import format_cost
+
+    usage = done.usage
+    cached = f" ({usage.cached_prompt_tokens:,} cached)" if usage.cached_prompt_tokens else ""
+    reasoning = f", {usage.reasoning_tokens:,} reasoning" if usage.reasoning_tokens else ""
+    return (
+        f"{usage.prompt_tokens:,} tokens in{cached} · {usage.completion_tokens:,} out"
+        f"{reasoning} · {format_cost(done.cost_usd)}"
+    )
+
+
+def _total(days: list[DailyUsage]) -> dict[str, Any]:
+    priced = [d.cost_usd for d in days if d.cost_usd is not None]
+    return {
+        "replies": sum(d.replies for d in days),
+        "prompt_tokens": sum(d.prompt_tokens for d in days),
+        "cached_tokens": sum(d.cached_tokens for d in days),
+        "completion_tokens": sum(d.completion_tokens for d in days),
+        "reasoning_tokens": sum(d.reasoning_tokens for d in days),
+        "cost_usd": round(sum(priced), 10) if priced else None,
+        "unpriced_replies": sum(d.unpriced_replies for d in days),
+    }
+
+
+def _print_table(days: list[DailyUsage], total: dict[str, Any], since: datetime | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    if not days:
+        when = f" since {since.date().isoformat()}" if since else ""
+        console.print(f"No model usage recorded{when}.")
+        return
+    table = Table("day", "model", "replies", "prompt", "cached", "completion", "reasoning", "cost")
+    for day in days:
+        table.add_row(day.day.isoformat(), day.model, *_cells(day))
+    table.add_section()
+    table.add_row("total", "", *_cells_of(total), style="bold")
+    console.print(table)
+    if total["unpriced_replies"]:
+        sys.stdout.write(
+            f"{total['unpriced_replies']} replies came from models without a price: add them "
+            "to a TOML file named by HELPLINE_PRICES.\n"
+        )
+
+
+def _cells(totals: UsageTotals) -> list[str]:
+    return _cells_of(asdict(totals))
+
+
+def _cells_of(values: dict[str, Any]) -> list[str]:
+    from helpline.pricing import format_cost
+
+    counts = ("replies", "prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens")
+    cost = format_cost(values["cost_usd"])
+    if values["cost_usd"] is not None and values["unpriced_replies"]:
+        cost += " + unknown"
+    return [f"{values[key]:,}" for key in counts] + [cost]
