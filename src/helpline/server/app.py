@@ -15,7 +15,17 @@ from fastapi.staticfiles import StaticFiles
 
 from helpline.assistant import Assistant
 from helpline.config import Settings
-from helpline.server import routes_conversations, routes_pages, routes_tickets
+from helpline.server import (
+    routes_conversations,
+    routes_live,
+    routes_pages,
+    routes_ratings,
+    routes_stats,
+    routes_tickets,
+    routes_usage,
+)
+from helpline.server import customers, routes_widget
+from helpline.server.cors import install_cors
 from helpline.server.errors import install_error_handlers
 from helpline.server.inputs import BodyLimit
 from helpline.server.ratelimit import RateLimits, limits_from
@@ -43,7 +53,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        routes_live.end_streams_on_shutdown(_app)
         yield
+        await routes_live.close(_app)
         await assistant.wait_idle()  # a redeploy lets the turns in progress finish
         await assistant.model.aclose()
 
@@ -57,9 +69,16 @@ def create_app(
     app.state.helpline = ServerState(assistant, settings, limits or limits_from(settings))
     install_error_handlers(app)
     app.add_middleware(BodyLimit)
+    install_cors(app, settings)  # outside the body limit, so its refusals carry CORS headers
     app.include_router(routes_conversations.router)
     app.include_router(routes_tickets.router)
+    routes_live.install(app, assistant.store, settings)
+    app.include_router(routes_ratings.router)
+    app.include_router(routes_stats.router)
+    app.include_router(routes_usage.router)
     app.include_router(routes_pages.router)
+    app.include_router(customers.router)
+    app.include_router(routes_widget.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _serve_docs_offline(app)
     return app

@@ -17,8 +17,10 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from helpline.store.conversations import ConversationGone
 from helpline.store.tables import Base, Conversation, detached, utcnow
 
 LOWEST_SCORE, HIGHEST_SCORE = 1, 5
@@ -62,7 +64,8 @@ class Ratings:
         self._engine = engine
 
     def rate(self, conversation_id: str, score: int, comment: str | None = None) -> RatingInfo:
-        """Store the customer's rating, replacing any earlier one for the conversation."""
+        """Store the customer's rating, replacing any earlier one for the conversation.
+        Raises :class:`ConversationGone` if there is no such conversation."""
         if not LOWEST_SCORE <= score <= HIGHEST_SCORE:
             raise ValueError(f"a rating is from {LOWEST_SCORE} to {HIGHEST_SCORE}, not {score}")
         rating = RatingInfo(conversation_id, score, comment or None, utcnow())
@@ -73,8 +76,11 @@ class Ratings:
             index_elements=[StoredRating.conversation_id],
             set_={k: statement.excluded[k] for k in ("score", "comment", "created_at")},
         )
-        with self._engine.begin() as connection:
-            connection.execute(statement)
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(statement)
+        except IntegrityError:  # the only reference: the conversation, deleted meanwhile
+            raise ConversationGone(conversation_id) from None
         return rating
 
     def get(self, conversation_id: str) -> RatingInfo | None:

@@ -1,0 +1,58 @@
+"""The support desk's numbers for the agents' dashboard: one JSON document, agent key only."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from helpline.server.auth import require_admin
+from helpline.server.state import (
+    ServerState,
+    limit_client,
+    limiting_failed_auth,
+    server_state,
+    state_of,
+)
+
+RECENT_RATINGS = 10
+
+
+async def _agent(request: Request) -> None:
+    with limiting_failed_auth(request):
+        require_admin(request, state_of(request).settings.admin_key)
+
+
+router = APIRouter(
+    prefix="/api/stats", tags=["stats"], dependencies=[Depends(limit_client), Depends(_agent)]
+)
+State = Annotated[ServerState, Depends(server_state)]
+
+
+def start_of(day: date | None) -> datetime | None:
+    """Midnight UTC at the start of ``day``."""
+    return datetime.combine(day, time(), UTC) if day is not None else None
+
+
+@router.get("")
+async def desk_stats(
+    state: State,
+    since: Annotated[
+        date | None,
+        Query(
+            description="Only conversations started on or after this day (ISO, e.g. 2026-11-01)."
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    """Conversations, resolution by the assistant, handoffs, answer times, CSAT, the most used
+    articles and tools, tool errors, tokens and cost; and the latest ratings with comments."""
+    store = state.assistant.store
+    moment = start_of(since)
+    numbers = await store.call(store.stats.compute, moment)
+    recent = await store.call(store.ratings.recent, RECENT_RATINGS, moment)
+    return {
+        **dataclasses.asdict(numbers),
+        "recent_ratings": [dataclasses.asdict(r) for r in recent],
+    }
