@@ -1,0 +1,193 @@
+"""Live updates as server-sent events: one stream per open page, resumable.
+
+``GET /api/conversations/{id}/events`` (the customer's token or an agent's key) and
+``GET /api/events`` (agents: every conversation). Each event's SSE ``id`` is its row id, so a
+page that reconnects with ``Last-Event-ID`` gets exactly what it missed, from any node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import threading
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from helpline.config import Settings
+from helpline.live import LiveFeed, Subscription
+from helpline.live.wakeups import wakeup_for
+from helpline.server.auth import bearer, check_conversation_access, require_admin
+from helpline.server.errors import ApiError
+from helpline.server.sse import frame
+from helpline.server.state import ServerState, limit_client, limiting_failed_auth, server_state
+from helpline.store import ConversationEvent, Store
+
+router = APIRouter(prefix="/api", tags=["live updates"], dependencies=[Depends(limit_client)])
+
+KEEPALIVE_S = 15.0
+"""A comment line this often keeps proxies from closing a quiet stream."""
+RECONNECT_MS = 1000
+"""How soon a page reconnects after its stream broke (the SSE ``retry`` field)."""
+
+_ID_SHAPE = r"^[A-Za-z0-9_-]{1,64}$"
+ConversationId = Annotated[str, Path(pattern=_ID_SHAPE, description="The conversation's id.")]
+State = Annotated[ServerState, Depends(server_state)]
+
+_EVENTS_RESPONSE = {
+    200: {
+        "description": (
+            "Server-sent events, each with its `id`: `ready` {last_event_id} first, then "
+            "`agent_reply` {message_id, text, status}, `status` {status}, `notice` "
+            "{message_id, text}, `approval` {…}; every one also carries conversation_id and "
+            "at. Send the last id seen as `Last-Event-ID` to resume."
+        ),
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+def install(app: FastAPI, store: Store, settings: Settings) -> None:
+    """Serve the live routes from ``app``, with this process's feed of ``store``'s events."""
+    app.state.live = LiveFeed(store, wakeup_for(store, settings))
+    app.include_router(router)
+
+
+def end_streams_on_shutdown(app: FastAPI) -> None:
+    """When the server is told to stop, end the open streams at once, so it need not wait
+    for them and pages reconnect (to another node) with what they have seen."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signals reach the main thread only; a server in a thread is stopped directly
+    feed: LiveFeed = app.state.live
+    for number in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(number)
+        if callable(previous):
+            signal.signal(number, _then(feed.end_streams_soon, previous))
+
+
+def _then(first: Callable[[], None], handler: Callable[[int, Any], Any]) -> Any:
+    def handle(number: int, frame: Any) -> None:
+        first()
+        handler(number, frame)
+
+    return handle
+
+
+async def close(app: FastAPI) -> None:
+    """End the open streams and stop the feed (the server is shutting down)."""
+    feed: LiveFeed | None = getattr(app.state, "live", None)
+    if feed is not None:
+        await feed.close()
+
+
+@router.get(
+    "/conversations/{conversation_id}/events",
+    response_class=Response,
+    responses=_EVENTS_RESPONSE,  # type: ignore[arg-type]
+)
+async def conversation_events(
+    conversation_id: ConversationId, request: Request, state: State
+) -> Response:
+    """What happens in this conversation from now on (or after `Last-Event-ID`): the support
+    team's replies, who answers it, the desk's notices and decisions."""
+    with limiting_failed_auth(request):
+        credential = bearer(request)
+        conversation = state.known.get(conversation_id)
+        if conversation is None:
+            store = state.assistant.store
+            conversation = await store.call(store.conversations.get, conversation_id)
+            if conversation is not None:
+                state.known.remember(conversation)
+        check_conversation_access(credential, conversation, state.settings.admin_key)
+    return await _stream(request, conversation_id)
+
+
+@router.get("/events", response_class=Response, responses=_EVENTS_RESPONSE)  # type: ignore[arg-type]
+async def all_events(request: Request, state: State) -> Response:
+    """What happens in every conversation (agents): for the agents' page."""
+    with limiting_failed_auth(request):
+        require_admin(request, state.settings.admin_key)
+    return await _stream(request, None)
+
+
+async def _stream(request: Request, conversation_id: str | None) -> Response:
+    feed: LiveFeed = request.app.state.live
+    subscription = await feed.subscribe(conversation_id, _last_event_id(request))
+    return LiveStream(feed, subscription)
+
+
+def _last_event_id(request: Request) -> int | None:
+    value = request.headers.get("last-event-id", "").strip()
+    if not value:
+        return None
+    if not re.fullmatch(r"\d{1,18}", value):
+        raise ApiError(
+            400,
+            "Last-Event-ID must be the id of an event this stream sent (a whole number). "
+            "Leave it out to start from now.",
+        )
+    return int(value)
+
+
+class LiveStream(Response):
+    """The subscription's events as ``text/event-stream`` until the page or the server goes."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, feed: LiveFeed, subscription: Subscription) -> None:
+        self.feed = feed
+        self.subscription = subscription
+        self.status_code = 200
+        self.background = None
+        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        subscription = self.subscription
+        left = asyncio.ensure_future(_client_leaves(receive))
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            ready = {"last_event_id": subscription.last_id}
+            opening = b"retry: %d\n" % RECONNECT_MS + _with_id(subscription.last_id, "ready", ready)
+            await _body(send, opening + b"".join(_encode(e) for e in subscription.take()))
+            while not subscription.closed:
+                arrived = asyncio.ensure_future(subscription.wait())
+                done, _ = await asyncio.wait(
+                    {arrived, left}, timeout=KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
+                )
+                if left in done:
+                    arrived.cancel()
+                    return
+                if arrived not in done:
+                    arrived.cancel()
+                    await _body(send, b": keepalive\n\n")
+                    continue
+                events = subscription.take()
+                if events:
+                    await _body(send, b"".join(_encode(event) for event in events))
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            return  # the client left
+        finally:
+            left.cancel()
+            self.feed.unsubscribe(subscription)
+
+
+async def _client_leaves(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _body(send: Send, body: bytes) -> None:
+    await send({"type": "http.response.body", "body": body, "more_body": True})
+
+
+def _encode(event: ConversationEvent) -> bytes:
+    return _with_id(event.id, event.kind, event.payload())
+
+
+def _with_id(event_id: int, name: str, data: dict[str, Any]) -> bytes:
+    return b"id: %d\n" % event_id + frame(name, data)
