@@ -393,7 +393,8 @@ def infer_currency(text: str, default: str = DEFAULT_CURRENCY) -> str:
     SGD, ``€``, ``£`` …); then where the shop is (a Malaysian address or company
     suffix → MYR, Singapore → SGD), which also settles a bare ``$``, since Malaysian
     tills often print ``$`` for ringgit; then a bare ``$`` → USD; otherwise
-    ``default`` (MYR: the receipts this reader is tuned on are Malaysian).
+    ``default``: the business's currency, which the receipt tool passes from the profile
+    (MYR only for callers that give none: the receipts this reader is tuned on).
     """
     for pattern, code in _CURRENCY_MARKS:
         match = pattern.search(text)

@@ -18,12 +18,14 @@ async def read_receipt(
     mime: str,
     model: ChatModel | None = None,
     on_progress: Progress | None = None,
+    default_currency: str | None = None,
 ) -> Receipt:
     """Read ``image`` (JPEG/PNG bytes of type ``mime``) into a validated ``Receipt``.
 
     With ``model``, a vision model reads it; without, rapidocr and the layout parser
     do, in a worker thread so the event loop stays responsive. ``on_progress`` gets
-    short messages for the person waiting. Raises ``ReceiptReadError`` (customer-safe
+    short messages for the person waiting. ``default_currency`` (the business's) is the
+    currency of a receipt that shows none. Raises ``ReceiptReadError`` (customer-safe
     message) when the picture cannot be read.
     """
     report = on_progress or _silent
@@ -36,7 +38,7 @@ async def read_receipt(
     report("Reading the text…")
     lines = await anyio.to_thread.run_sync(ocr.recognise, image)
     report("Finding the total…")
-    return parser.parse_receipt(lines)
+    return parser.parse_receipt(lines, default_currency or parser.DEFAULT_CURRENCY)
 
 
 def _silent(message: str) -> None:

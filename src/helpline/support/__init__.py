@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from helpline.support.profile import Profile, ProfileError, load_profile
-from helpline.support.receipts import analyze_receipt_image
+from helpline.support.receipts import analyze_receipt_image, receipt_tools
 from helpline.support.tickets import create_customer_ticket, ticket_tools
 from helpline.tools import Tool
 
@@ -26,7 +26,7 @@ def support_tools(profile: Profile, order_system: OrderSystem | None = None) -> 
         t.name: t
         for t in (
             *ticket_tools(profile),
-            analyze_receipt_image,
+            *receipt_tools(profile),
             *knowledge_tools(profile),
             *order_tools(profile, order_system),
             *handoff_tools(profile),

@@ -6,7 +6,8 @@ from typing import Any
 
 from helpline.images import ImageError, load_image
 from helpline.store import IMAGE_SCHEME
-from helpline.tools import ToolContext, ToolError, tool
+from helpline.support.profile import Profile, Settings
+from helpline.tools import Tool, ToolContext, ToolError, tool
 
 
 async def _load(image_url: str, context: ToolContext) -> tuple[bytes, str]:
@@ -28,28 +29,49 @@ async def _load(image_url: str, context: ToolContext) -> tuple[bytes, str]:
     return image.data, image.mime
 
 
-@tool(activity="Reading your receipt", done="Receipt read")
-async def analyze_receipt_image(image_url: str, context: ToolContext) -> dict[str, Any]:
-    """Read a receipt photo the customer shared: its date, items, currency and total.
+def receipt_tool(settings: Settings) -> Tool:
+    """``analyze_receipt_image``; a receipt that shows no currency is in ``settings.currency``."""
+    currency = settings.currency
 
-    Args:
-        image_url: The image exactly as the customer shared it: an image://… reference, a public https link, or a file path they typed in the terminal.
-    """
-    from helpline.receipts import ReceiptReadError, read_receipt
+    @tool(activity="Reading your receipt", done="Receipt read")
+    async def analyze_receipt_image(image_url: str, context: ToolContext) -> dict[str, Any]:
+        """Read a receipt photo the customer shared: its date, items, currency and total.
 
-    context.progress("Fetching the image…")
-    data, mime = await _load(image_url, context)
-    try:
-        receipt = await read_receipt(data, mime, context.vision_model, on_progress=context.progress)
-    except ReceiptReadError as exc:
-        raise ToolError(str(exc)) from exc
-    result = receipt.model_dump(mode="json")
-    await context.store.call(
-        lambda: context.store.receipts.add(
-            result,
-            image_url,
-            conversation_id=context.conversation_id,
-            tool_call_id=context.tool_call_id,
+        Args:
+            image_url: The image exactly as the customer shared it: an image://… reference, a public https link, or a file path they typed in the terminal.
+        """
+        from helpline.receipts import ReceiptReadError, read_receipt
+
+        context.progress("Fetching the image…")
+        data, mime = await _load(image_url, context)
+        try:
+            receipt = await read_receipt(
+                data,
+                mime,
+                context.vision_model,
+                on_progress=context.progress,
+                default_currency=currency,
+            )
+        except ReceiptReadError as exc:
+            raise ToolError(str(exc)) from exc
+        result = receipt.model_dump(mode="json")
+        await context.store.call(
+            lambda: context.store.receipts.add(
+                result,
+                image_url,
+                conversation_id=context.conversation_id,
+                tool_call_id=context.tool_call_id,
+            )
         )
-    )
-    return result
+        return result
+
+    return analyze_receipt_image
+
+
+def receipt_tools(profile: Profile) -> list[Tool]:
+    """The receipt tool reading amounts in ``profile``'s currency when a receipt shows none."""
+    return [receipt_tool(profile.settings)]
+
+
+analyze_receipt_image = receipt_tool(Settings())
+"""The receipt tool with the default policy, for assistants built without a profile."""
