@@ -46,6 +46,7 @@ from helpline.models.base import (
 )
 from helpline.pricing import ModelCatalog
 from helpline.store import WAITING_FOR_AGENT, ConversationGone, Store, TurnStart, VerifiedCustomer
+from helpline.store.conversation_events import CUSTOMER_MESSAGE
 from helpline.tools import Tool, ToolContext, Toolset, error_result
 from helpline.turn_costs import ContextKeeper, TurnLedger
 
@@ -462,6 +463,15 @@ class Assistant:
         ids = await self._end_turn(conversation_id, holder, note, Usage())
         emit(TurnText(WITH_AGENT_REPLY))
         emit(TurnDone(ids[-1], Usage()))
+        try:  # the team's open pages show the customer's words at once
+            await self.store.call(
+                self.store.events.publish,
+                conversation_id,
+                CUSTOMER_MESSAGE,
+                {"message_id": ids[-1]},
+            )
+        except Exception:  # their pages still show it when they next look
+            _log.exception("Conversation %s: the team could not be told live", conversation_id)
 
     async def _run_tool(self, conversation_id: str, call: ToolCall, emit: Emit) -> str:
         loop = asyncio.get_running_loop()

@@ -1,5 +1,6 @@
 """What happened in conversations, for open pages to follow live: agent replies, status
-changes (handoffs, hand-backs), the desk's notices and approvals.
+changes (handoffs, hand-backs), the desk's notices and approvals, and customers' messages
+while a person has their conversation.
 
 Each event is a row whose id only grows, in the order the events were committed, so a page
 that resumes after event ``N`` (``Last-Event-ID``) misses nothing. An event is recorded in
@@ -40,6 +41,8 @@ AGENT_REPLY = "agent_reply"
 STATUS = "status"
 NOTICE = "notice"
 APPROVAL = "approval"
+CUSTOMER_MESSAGE = "customer_message"
+"""Only while a person has the conversation (the assistant's turns are not announced)."""
 
 _IN_COMMIT_ORDER = 0x68656C70
 """PostgreSQL advisory lock held from an event's insert to its commit, so ids commit in order."""
