@@ -16,15 +16,17 @@ from fastapi.staticfiles import StaticFiles
 from helpline.assistant import Assistant
 from helpline.config import Settings
 from helpline.server import (
+    customers,
     routes_conversations,
+    routes_desk,
     routes_live,
     routes_pages,
     routes_ratings,
     routes_stats,
     routes_tickets,
     routes_usage,
+    routes_widget,
 )
-from helpline.server import customers, routes_widget
 from helpline.server.cors import install_cors
 from helpline.server.errors import install_error_handlers
 from helpline.server.inputs import BodyLimit
@@ -72,6 +74,7 @@ def create_app(
     install_cors(app, settings)  # outside the body limit, so its refusals carry CORS headers
     app.include_router(routes_conversations.router)
     app.include_router(routes_tickets.router)
+    app.include_router(routes_desk.router)
     routes_live.install(app, assistant.store, settings)
     app.include_router(routes_ratings.router)
     app.include_router(routes_stats.router)

@@ -64,7 +64,9 @@ class UsageLog:
         if not replies:
             return
         now = utcnow()
-        rows = [{**asdict(r), "conversation_id": conversation_id, "created_at": now} for r in replies]
+        rows = [
+            {**asdict(r), "conversation_id": conversation_id, "created_at": now} for r in replies
+        ]
         with self._engine.begin() as connection:
             connection.execute(insert(TurnUsage), rows)
 
@@ -95,7 +97,9 @@ class UsageLog:
         with self._engine.connect() as connection:
             rows = connection.execute(query.order_by(day, TurnUsage.model)).all()
         return [
-            DailyUsage(**asdict(_totals(row)), day=date.fromisoformat(str(row.day)), model=row.model)
+            DailyUsage(
+                **asdict(_totals(row)), day=date.fromisoformat(str(row.day)), model=row.model
+            )
             for row in rows
         ]
 

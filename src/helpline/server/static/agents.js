@@ -2,6 +2,8 @@
 
 import { el, errorMessage, fetchStoredImage, showBidiControls } from "./common.js";
 import { ConversationView, loadToolLabels } from "./conversation.js";
+import { showCost } from "./usage.js";
+import { followLive } from "./live.js";
 
 const KEY_STORAGE = "helpline.adminKey";
 const STATUSES = {
@@ -26,6 +28,9 @@ const WATCH_EVERY_MS = 4000; // the open ticket's chat, for the customer's new m
 let adminKey = sessionStorage.getItem(KEY_STORAGE);
 let selected = null;
 let watcher = null;
+let live = null; // every conversation's events; while it is open, nothing polls
+let liveOpen = false;
+let openChat = null; // { conversationId, chat } of the ticket on screen
 let listRequest = 0; // only the latest list request may draw (filters can change mid-flight)
 
 class AuthError extends Error {}
@@ -43,6 +48,9 @@ async function api(path, options = {}) {
 
 function showLogin(message = "") {
   clearInterval(watcher);
+  live?.close();
+  live = null;
+  liveOpen = false;
   sessionStorage.removeItem(KEY_STORAGE);
   adminKey = null;
   desk.hidden = true;
@@ -104,6 +112,7 @@ async function loadTickets() {
 async function openTicket(id) {
   selected = id;
   clearInterval(watcher);
+  openChat = null;
   for (const button of list.querySelectorAll("button")) {
     button.setAttribute("aria-current", String(Number(button.dataset.id) === id));
   }
@@ -119,6 +128,7 @@ async function openTicket(id) {
   );
   const amount = formatAmount(ticket.amount_cents);
   if (amount) meta.append(el("span", null, `Amount: ${amount}`));
+  if (ticket.conversation_id) showCost(meta, ticket.conversation_id, api).catch(() => {}); // cost is extra
 
   const statusForm = el("form", "status-form");
   const label = el("label", null, "Status");
@@ -165,9 +175,10 @@ async function openTicket(id) {
     });
     view.renderHistory(ticket.messages);
     const chat = followChat(ticket.conversation_id, view, ticket.messages.length);
+    openChat = { conversationId: ticket.conversation_id, chat };
     transcript.append(replyForm(ticket.conversation_id, chat, ticket.conversation_status));
     watcher = setInterval(() => {
-      if (document.visibilityState === "visible") chat.look().catch(() => {}); // next look will do
+      if (document.visibilityState === "visible" && !liveOpen) chat.look().catch(() => {}); // next look will do
     }, WATCH_EVERY_MS);
   } else {
     log.append(el("p", "empty", "This ticket has no conversation behind it."));
@@ -250,12 +261,33 @@ function replyForm(conversationId, chat, status) {
   return form;
 }
 
+/** Follows every conversation live: the open chat redraws as its events arrive, and other
+ * parts of the page may listen for `helpline:live` events on the document. */
+function goLive() {
+  live?.close();
+  const lookAtOpenChat = () => openChat?.chat.look().catch(() => {});
+  live = followLive("/api/events", adminKey, {
+    onReady() {
+      liveOpen = true;
+      lookAtOpenChat(); // whatever happened while it was closed
+    },
+    onEvent(name, data) {
+      if (data.conversation_id === openChat?.conversationId) lookAtOpenChat();
+      document.dispatchEvent(new CustomEvent("helpline:live", { detail: { name, data } }));
+    },
+    onUnavailable() {
+      liveOpen = false; // the open chat is polled instead
+    },
+  });
+}
+
 async function start() {
   try {
     await loadTickets();
     login.hidden = true;
     desk.hidden = false;
     signOut.hidden = false;
+    goLive();
   } catch (error) {
     if (error instanceof AuthError) showLogin(error.message);
     else showLogin(`Couldn't load tickets: ${error.message}`);
