@@ -27,7 +27,7 @@ from helpline.validation import describe_errors
 
 if TYPE_CHECKING:
     from helpline.models.base import ChatModel
-    from helpline.store import Store
+    from helpline.store import Store, VerifiedCustomer
 
 _log = logging.getLogger(__name__)
 
@@ -55,6 +55,12 @@ class ToolContext:
     """True in the terminal, where the customer may name an image file on their own machine."""
     progress: Callable[[str], None] = _ignore_progress
     """Tell the customer what a slow tool is doing (callable from any thread)."""
+
+    @functools.cached_property
+    def customer(self) -> VerifiedCustomer | None:
+        """The customer the business signed in, whom this conversation belongs to; ``None``
+        for an anonymous visitor (read from the store when a tool first asks)."""
+        return self.store.customers.of_conversation(self.conversation_id)
 
 
 class ToolError(Exception):

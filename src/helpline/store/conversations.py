@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
+from helpline.store.conversation_events import AGENT_REPLY, STATUS, record_event
+from helpline.store.customers import VerifiedCustomer
 from helpline.store.tables import (
     Conversation,
     StoredImage,
@@ -74,6 +76,8 @@ class ConversationInfo:
     token_hash: str | None
     prompt_tokens: int
     completion_tokens: int
+    customer_id: str | None = None
+    """The signed-in customer it belongs to (the business's id for them); ``None``: anonymous."""
 
 
 class Conversations:
@@ -82,8 +86,14 @@ class Conversations:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def create(self, token_hash: str | None = None, messages: Sequence[dict[str, Any]] = ()) -> str:
-        """Start a conversation, with its first ``messages`` if any, and return its id."""
+    def create(
+        self,
+        token_hash: str | None = None,
+        messages: Sequence[dict[str, Any]] = (),
+        customer: VerifiedCustomer | None = None,
+    ) -> str:
+        """Start a conversation, with its first ``messages`` if any, and return its id;
+        ``customer``: the signed-in customer it belongs to."""
         conversation_id = secrets.token_hex(8)
         now = utcnow()
         with self._engine.begin() as connection:
@@ -97,6 +107,9 @@ class Conversations:
                     prompt_tokens=0,
                     completion_tokens=0,
                     message_count=len(messages),
+                    customer_id=customer.id if customer else None,
+                    customer_email=customer.email if customer else None,
+                    customer_name=customer.name if customer else None,
                 )
             )
             if messages:
@@ -232,7 +245,10 @@ class Conversations:
             if count is None:
                 return None
             row = _message_row(conversation_id, count - 1, wire, now)
-            return int(connection.execute(_INSERT_MESSAGE, [row]).scalar_one())
+            message_id = int(connection.execute(_INSERT_MESSAGE, [row]).scalar_one())
+            reply = {"message_id": message_id, "text": text, "status": WAITING_FOR_AGENT}
+            record_event(connection, conversation_id, AGENT_REPLY, reply)  # for open pages
+            return message_id
 
     def end_turn(
         self,
@@ -286,11 +302,14 @@ class Conversations:
 
     def set_status(self, conversation_id: str, status: str) -> None:
         with Session(self._engine) as session, session.begin():
-            session.execute(
+            connection = session.connection()
+            changed = connection.execute(
                 update(Conversation)
                 .where(Conversation.id == conversation_id)
                 .values(status=status, updated_at=utcnow())
-            )
+            ).rowcount
+            if changed:  # open pages learn who answers now
+                record_event(connection, conversation_id, STATUS, {"status": status})
 
 
 def _message_row(
