@@ -1,12 +1,15 @@
-"""Handing a conversation to a person: the ``escalate_to_human`` tool."""
+"""Handing a conversation to a person: the ``escalate_to_human`` tool, and the same handoff
+when a customer asks for a person before the assistant starts."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import StringConstraints
 
-from helpline.store import OPEN_TICKET_STATUSES, WAITING_FOR_AGENT, TicketLimitReached
+from helpline.store import OPEN_TICKET_STATUSES, WAITING_FOR_AGENT, Store, TicketLimitReached
+from helpline.store.tables import utcnow
 from helpline.support.profile import Profile
 from helpline.support.tickets import Name
 from helpline.tools import Tool, ToolContext, tool
@@ -14,10 +17,51 @@ from helpline.tools import Tool, ToolContext, tool
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=2000)]
 
 
+def hand_over(
+    store: Store,
+    profile: Profile,
+    conversation_id: str,
+    request_id: str,
+    reason: str,
+    name: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Give the conversation to the support team (one open handoff ticket per conversation,
+    filed once per ``request_id``) and say when a person will answer."""
+    tickets = store.tickets
+    earlier = tickets.find(conversation_id=conversation_id)
+    handoff = next(
+        (t for t in earlier if t.category == "handoff" and t.status in OPEN_TICKET_STATUSES),
+        None,
+    )
+    if handoff is None:  # one open handoff ticket per conversation is enough
+        known_name = name or next((t.name for t in earlier), "Unknown customer")
+        try:
+            handoff, _ = tickets.create(
+                known_name,
+                reason,
+                conversation_id=conversation_id,
+                tool_call_id=request_id,
+                category="handoff",
+                limit=profile.settings.tickets_per_conversation,
+            )
+        except TicketLimitReached:  # a person still takes over; the latest ticket is the reference
+            handoff = earlier[0]
+    store.conversations.set_status(conversation_id, WAITING_FOR_AGENT)
+    hours, schedule = profile.settings.support_hours, profile.settings.hours
+    when = f" Our agents work {hours}." if hours else ""
+    if schedule is not None:
+        when += " " + schedule.when_people_answer(now or utcnow())
+    return {
+        "status": WAITING_FOR_AGENT,
+        "ticket_id": handoff.id,
+        "message": f"A person from the {profile.name} support team will take over this "
+        f"conversation and reply here.{when} Your reference is ticket #{handoff.id}.",
+    }
+
+
 def handoff_tools(profile: Profile) -> list[Tool]:
     """``escalate_to_human``, telling customers when ``profile``'s agents work."""
-    hours = profile.settings.support_hours
-    team = f"the {profile.name} support team"
 
     @tool(activity="Passing this to our team", done="Passed to our team")
     def escalate_to_human(
@@ -32,34 +76,14 @@ def handoff_tools(profile: Profile) -> list[Tool]:
             reason: One line for the agent: what the customer needs and what was tried.
             name: The customer's name, if they gave it.
         """
-        tickets = context.store.tickets
-        earlier = tickets.find(conversation_id=context.conversation_id)
-        handoff = next(
-            (t for t in earlier if t.category == "handoff" and t.status in OPEN_TICKET_STATUSES),
-            None,
+        signed_in = context.customer.name if context.customer else None
+        return hand_over(
+            context.store,
+            profile,
+            context.conversation_id,
+            context.tool_call_id,
+            reason,
+            name or signed_in,
         )
-        if handoff is None:  # one open handoff ticket per conversation is enough
-            known_name = name or next((t.name for t in earlier), "Unknown customer")
-            try:
-                handoff, _ = tickets.create(
-                    known_name,
-                    reason,
-                    conversation_id=context.conversation_id,
-                    tool_call_id=context.tool_call_id,
-                    category="handoff",
-                    limit=profile.settings.tickets_per_conversation,
-                )
-            except (
-                TicketLimitReached
-            ):  # a person still takes over; the latest ticket is the reference
-                handoff = earlier[0]
-        context.store.conversations.set_status(context.conversation_id, WAITING_FOR_AGENT)
-        when = f" Our agents work {hours}." if hours else ""
-        return {
-            "status": WAITING_FOR_AGENT,
-            "ticket_id": handoff.id,
-            "message": f"A person from {team} will take over this conversation and reply "
-            f"here.{when} Your reference is ticket #{handoff.id}.",
-        }
 
     return [escalate_to_human]
