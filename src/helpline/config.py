@@ -156,7 +156,8 @@ class Settings:
 
         base_url, api_key, _ = self.endpoint()
         vision_model = self.vision_model or XAI_DEFAULT_VISION_MODEL
-        return self._http_model(base_url, vision_model, api_key)
+        # A receipt is read in one request: nothing to continue, so nothing is stored.
+        return self._http_model(base_url, vision_model, api_key, store=False)
 
     @property
     def chosen_api_style(self) -> ApiStyle:
@@ -165,7 +166,9 @@ class Settings:
             return self.api_style
         return "chat" if self.base_url else "responses"
 
-    def _http_model(self, base_url: str, model: str, api_key: str | None) -> ChatModel:
+    def _http_model(
+        self, base_url: str, model: str, api_key: str | None, *, store: bool = True
+    ) -> ChatModel:
         if self.chosen_api_style == "chat":
             from helpline.models.openai_compat import OpenAICompatModel
 
@@ -173,7 +176,7 @@ class Settings:
         from helpline.models.openai_responses import ResponsesModel
 
         return ResponsesModel(
-            base_url, model, api_key, store=self.xai_store, **self._output_limit()
+            base_url, model, api_key, store=store and self.xai_store, **self._output_limit()
         )
 
     def _output_limit(self) -> dict[str, int]:

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from helpline.desk import DeskError
 from helpline.messages import UserMessage
-from helpline.server.auth import Caller, bearer, check_conversation_access, new_token
+from helpline.models.openai_responses import forget_conversation_responses
+from helpline.server.auth import Caller, bearer, check_conversation_access, is_admin, new_token
+from helpline.server.customers import (
+    check_customer_access,
+    looks_like_customer_token,
+    verify_customer,
+)
+from helpline.server.desk_auth import (
+    agent_conversation_access,
+    desk_agent,
+    desk_of,
+    refused,
+)
 from helpline.server.errors import ApiError
 from helpline.server.inputs import (
     MAX_TEXT_CHARS,
@@ -21,6 +35,7 @@ from helpline.server.ratelimit import enforce
 from helpline.server.sse import EventStream
 from helpline.server.state import ServerState, limit_client, limiting_failed_auth, server_state
 from helpline.store import ConversationInfo
+from helpline.store.agents import is_agent_key
 
 router = APIRouter(
     prefix="/api/conversations", tags=["conversations"], dependencies=[Depends(limit_client)]
@@ -31,6 +46,8 @@ _ID_SHAPE = r"^[A-Za-z0-9_-]{1,64}$"
 ConversationId = Annotated[str, Path(pattern=_ID_SHAPE, description="The conversation's id.")]
 State = Annotated[ServerState, Depends(server_state)]
 
+T = TypeVar("T")
+
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -38,6 +55,18 @@ class Created(BaseModel):
     id: str
     token: str
     """The customer's bearer secret for this conversation; shown once, stored only hashed."""
+    customer_id: str | None = None
+    """The signed-in customer it belongs to, when started with a customer token."""
+
+
+class NewConversation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    customer_token: str | None = Field(
+        default=None,
+        max_length=8192,
+        description="A JWT the business's backend signed for a signed-in customer "
+        "(claims sub, email, name, exp): the conversation belongs to that customer.",
+    )
 
 
 class ConversationOut(BaseModel):
@@ -45,6 +74,8 @@ class ConversationOut(BaseModel):
     status: str
     messages: list[dict[str, Any]]
     """OpenAI wire-form messages; the system prompt is shown to agents only."""
+    customer_id: str | None = None
+    """The signed-in customer it belongs to (the business's id for them); ``None``: anonymous."""
 
 
 async def _authorise(
@@ -59,19 +90,36 @@ async def _authorise(
             conversation = await store.call(store.conversations.get, conversation_id)
             if conversation is not None:
                 state.known.remember(conversation)
-        caller = check_conversation_access(credential, conversation, state.settings.admin_key)
+        if is_agent_key(credential):
+            caller = await agent_conversation_access(state, credential, conversation)
+        elif looks_like_customer_token(credential) and not is_admin(
+            credential, state.settings.admin_key
+        ):
+            customer = await verify_customer(state, credential)
+            caller = check_customer_access(customer, conversation)
+        else:
+            caller = check_conversation_access(credential, conversation, state.settings.admin_key)
     assert conversation is not None  # access is refused for unknown ids
     return caller, conversation
 
 
 @router.post("", status_code=201, response_model=Created)
-async def create_conversation(state: State) -> Created:
-    """Start a conversation. Keep the token: it is needed for every later request."""
+async def create_conversation(
+    state: State, request: Request, body: NewConversation | None = None
+) -> Created:
+    """Start a conversation. Keep the token: it is needed for every later request.
+
+    With a ``customer_token``, the conversation belongs to that signed-in customer, whose
+    token then opens it too; a token that does not verify is a 401 saying why."""
+    customer = None
+    if body is not None and body.customer_token is not None:
+        with limiting_failed_auth(request):
+            customer = await verify_customer(state, body.customer_token)
     token, token_hash = new_token()
     conversation_id = await state.assistant.store.call(
-        lambda: state.assistant.new_conversation(token_hash=token_hash)
+        lambda: state.assistant.new_conversation(token_hash=token_hash, customer=customer)
     )
-    return Created(id=conversation_id, token=token)
+    return Created(id=conversation_id, token=token, customer_id=customer.id if customer else None)
 
 
 _MESSAGE_BODY = {
@@ -163,26 +211,32 @@ class ConversationStatus(BaseModel):
     status: str
 
 
-async def _agent_only(state: ServerState, request: Request, conversation_id: str) -> None:
+async def _agent_only(state: ServerState, request: Request, conversation_id: str) -> str:
+    """The acting agent's name (``operator`` for the admin key); 403 for a customer."""
     caller, _ = await _authorise(state, request, conversation_id, fresh=True)
     if not caller.admin:
-        raise ApiError(403, "Only the support team (the admin key) can do this.")
+        raise ApiError(403, "Only the support team (an agent's key or the admin key) can do this.")
+    return await desk_agent(request)
+
+
+async def _at_desk(action: Callable[..., T], *args: Any, state: ServerState) -> T:
+    """Run a desk action; its refusal is the API's error."""
+    try:
+        return await state.assistant.store.call(action, *args)
+    except DeskError as exc:
+        raise refused(exc) from exc
 
 
 @router.post("/{conversation_id}/replies", status_code=201, response_model=ReplyOut)
 async def reply_as_agent(
     conversation_id: ConversationId, reply: ReplyIn, request: Request, state: State
 ) -> ReplyOut:
-    """A person from the support team replies to the customer (admin key). The conversation
-    stays with the team, and the assistant quiet, until it is handed back."""
-    await _agent_only(state, request, conversation_id)
-    store = state.assistant.store
-    message_id = await store.call(store.conversations.add_agent_reply, conversation_id, reply.text)
-    if message_id is None:
-        raise ApiError(
-            409,
-            "The assistant is answering the customer right now. Send the reply again in a moment.",
-        )
+    """A person from the support team replies to the customer (an agent's key or the admin
+    key). The conversation stays with the team, and the assistant quiet, until it is handed
+    back."""
+    agent = await _agent_only(state, request, conversation_id)
+    desk = desk_of(state)
+    message_id = await _at_desk(desk.reply, agent, conversation_id, reply.text, state=state)
     return ReplyOut(message_id=message_id)
 
 
@@ -190,10 +244,11 @@ async def reply_as_agent(
 async def set_conversation_status(
     conversation_id: ConversationId, patch: ConversationPatch, request: Request, state: State
 ) -> ConversationStatus:
-    """Take a conversation over from the assistant, or hand it back (admin key)."""
-    await _agent_only(state, request, conversation_id)
-    store = state.assistant.store
-    await store.call(store.conversations.set_status, conversation_id, patch.status)
+    """Take a conversation over from the assistant, or hand it back (an agent's key or the
+    admin key)."""
+    agent = await _agent_only(state, request, conversation_id)
+    desk = desk_of(state)
+    await _at_desk(desk.set_conversation_status, agent, conversation_id, patch.status, state=state)
     return ConversationStatus(id=conversation_id, status=patch.status)
 
 
@@ -203,9 +258,11 @@ async def delete_conversation(
 ) -> Response:
     """Delete a conversation at the customer's request (admin key): its messages, images and
     receipts; tickets filed from it stay, without the customer's name and words."""
-    await _agent_only(state, request, conversation_id)
+    agent = await _agent_only(state, request, conversation_id)
     store = state.assistant.store
-    await store.call(store.conversations.delete, conversation_id)
+    messages = await store.call(store.conversations.messages, conversation_id)
+    await _at_desk(desk_of(state).delete_conversation, agent, conversation_id, state=state)
+    await forget_conversation_responses(state.assistant.model, messages)
     state.known.forget(conversation_id)  # other workers find out at the customer's next message
     return Response(status_code=204)
 
@@ -219,7 +276,12 @@ async def get_conversation(
     messages = await state.assistant.store.call(
         state.assistant.store.conversations.messages, conversation_id
     )
-    return ConversationOut(id=info.id, status=info.status, messages=visible(messages, caller))
+    return ConversationOut(
+        id=info.id,
+        status=info.status,
+        messages=visible(messages, caller),
+        customer_id=info.customer_id,
+    )
 
 
 def visible(messages: list[dict[str, Any]], caller: Caller) -> list[dict[str, Any]]:

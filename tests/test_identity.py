@@ -1,0 +1,385 @@
+"""Customers the business signed in: every kind of customer token over real HTTP, on SQLite
+and PostgreSQL, and each customer reaching only their own conversations and orders."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from helpline.assistant import Assistant
+from helpline.config import Settings
+from helpline.models.scripted import Reply, ScriptedModel
+from helpline.server import create_app
+from helpline.server.ratelimit import Rate, RateLimits
+from helpline.server.testing import LiveServer, parse_sse
+from helpline.store import Store
+from helpline.support import load_profile, support_tools
+from helpline.support.demo import seed_demo_orders
+
+SECRET = "the-business-backend-signing-secret-" + "0123456789abcdef" * 2
+ADMIN = "agents-key"
+KID = "shop-key-1"
+HOUR = 3600
+OMAR = {"sub": "cust-omar", "email": "omar@example.com", "name": "Omar Haddad"}
+LENA = {"sub": "cust-lena", "email": "lena@example.com", "name": "Lena Fischer"}
+OMARS_ORDER, LENAS_ORDER = "DD-10231", "DD-10230"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@dataclass
+class Keys:
+    private: rsa.RSAPrivateKey
+    other: rsa.RSAPrivateKey
+
+    def public_pem(self) -> bytes:
+        return self.private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def jwks(self) -> dict[str, Any]:
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key()))
+        return {"keys": [{**jwk, "kid": KID, "use": "sig", "alg": "RS256"}]}
+
+
+@pytest.fixture(scope="module")
+def keys() -> Keys:
+    return Keys(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+    )
+
+
+@pytest.fixture(scope="module")
+def jwks_url(keys: Keys) -> Iterator[str]:
+    """The business's key set, served over real HTTP like any JWKS endpoint."""
+
+    async def key_set(_request: Any) -> JSONResponse:
+        return JSONResponse(keys.jwks())
+
+    app = Starlette(routes=[Route("/.well-known/jwks.json", key_set)])
+    with LiveServer(app, name="key set", lifespan="off") as server:
+        yield server.url + "/.well-known/jwks.json"
+
+
+def claims(who: dict[str, str] = OMAR, lifetime: float = HOUR, **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {**who, "iat": int(time.time()), "exp": int(time.time() + lifetime)}
+    body.update(changes)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def hs256(body: dict[str, Any], secret: str | bytes = SECRET) -> str:
+    return jwt.encode(body, secret, algorithm="HS256")
+
+
+def rs256(body: dict[str, Any], key: rsa.RSAPrivateKey, kid: str = KID) -> str:
+    return jwt.encode(body, key, algorithm="RS256", headers={"kid": kid})
+
+
+def hand_signed(header: dict[str, Any], body: dict[str, Any], key: bytes | None) -> str:
+    """A token built by hand, as an attacker would: PyJWT refuses to make these."""
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(body).encode())}"
+    signature = _b64(hmac.new(key, signing_input.encode(), hashlib.sha256).digest()) if key else ""
+    return f"{signing_input}.{signature}"
+
+
+def answer_with_tool_result(messages: list[dict[str, Any]]) -> Reply:
+    """A model that looks up the order a customer names (with an email only if they give one)
+    and then repeats what the tool said."""
+    last = messages[-1]
+    if last["role"] == "tool":
+        return ScriptedModel.text(f"RESULT {last['content']}")
+    text = last["content"] if isinstance(last["content"], str) else ""
+    order = re.search(r"DD-\d+", text)
+    if not order:
+        return ScriptedModel.text("Which order?")
+    email = re.search(r"\S+@\S+", text)
+    arguments = {"order_id": order.group()} | ({"email": email.group()} if email else {})
+    return ScriptedModel.call("lookup_order", **arguments)
+
+
+@dataclass
+class Api:
+    url: str
+    store: Store
+
+    def start(self, token: str | None = None) -> httpx.Response:
+        body = {"customer_token": token} if token is not None else None
+        return httpx.post(self.url + "/api/conversations", json=body)
+
+    def say(self, conversation_id: str, bearer: str, text: str) -> httpx.Response:
+        return httpx.post(
+            f"{self.url}/api/conversations/{conversation_id}/messages",
+            headers={"Authorization": f"Bearer {bearer}"},
+            json={"text": text},
+            timeout=30,
+        )
+
+    def read(self, conversation_id: str, bearer: str) -> httpx.Response:
+        return httpx.get(
+            f"{self.url}/api/conversations/{conversation_id}",
+            headers={"Authorization": f"Bearer {bearer}"},
+        )
+
+    def mine(self, bearer: str) -> httpx.Response:
+        return httpx.get(
+            self.url + "/api/customers/me/conversations",
+            headers={"Authorization": f"Bearer {bearer}"},
+        )
+
+
+def serve(store: Store, **settings: Any) -> LiveServer:
+    profile = load_profile()
+    model = ScriptedModel(*[answer_with_tool_result] * 200)
+    assistant = Assistant(model, store, support_tools(profile), profile.system_prompt)
+    generous = RateLimits(
+        per_client=Rate(1000, 100), per_conversation=Rate(100, 10), failed_auth=Rate(1000, 100)
+    )
+    app = create_app(assistant, Settings(admin_key=ADMIN, **settings), limits=generous)
+    return LiveServer(app)
+
+
+@pytest.fixture
+def api(store: Store, jwks_url: str) -> Iterator[Api]:
+    seed_demo_orders(store)
+    with serve(store, identity_secret=SECRET, identity_jwks_url=jwks_url) as server:
+        yield Api(server.url, store)
+
+
+def conversation_count(store: Store) -> int:
+    from sqlalchemy import func, select
+
+    from helpline.store.tables import Conversation
+
+    with store.engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(Conversation)).scalar_one())
+
+
+def test_a_valid_token_starts_a_conversation_that_belongs_to_the_customer(
+    api: Api, keys: Keys
+) -> None:
+    for token in (hs256(claims()), rs256(claims(), keys.private)):
+        started = api.start(token)
+        assert started.status_code == 201, started.text
+        assert started.json()["customer_id"] == "cust-omar"
+        info = api.store.conversations.get(started.json()["id"])
+        assert info is not None and info.customer_id == "cust-omar"
+        customer = api.store.customers.of_conversation(info.id)
+        assert customer is not None and customer.email == "omar@example.com"
+        shown = api.read(info.id, ADMIN).json()  # the agents see whose it is
+        assert shown["customer_id"] == "cust-omar"
+        assert "signed in as Omar Haddad (omar@example.com)" in shown["messages"][0]["content"]
+    anonymous = api.start()
+    assert anonymous.status_code == 201 and anonymous.json()["customer_id"] is None
+
+
+BAD_TOKENS = [
+    ("expired", "expired"),
+    ("forged", "signature does not match"),
+    ("tampered", "signature does not match"),
+    ("alg none", "not signed (its algorithm is 'none')"),
+    ("HS256 with the RS256 public key", "signature does not match"),
+    ("RS256 from another key", "signature does not match"),
+    ("unknown key id", "names key 'someone-elses-key'"),
+    ("HS512", "signed with HS512, but this server accepts only HS256 or RS256"),
+    ("lives too long", "more than 24 hours ahead"),
+    ("no sub", "lacks the sub claim"),
+    ("no email or name", "lacks the email, name claims"),
+    ("no exp", "lacks the exp claim"),
+    ("email not an address", "is not an email address"),
+    ("not a JWT", "not a JWT"),
+]
+"""Each kind of bad token, and what its refusal says."""
+
+
+def test_a_bad_token_is_a_401_that_says_what_is_wrong(api: Api, keys: Keys) -> None:
+    public_pem = keys.public_pem()
+    valid = hs256(claims())
+    head, body, signature = valid.split(".")
+    raised = json.loads(base64.urlsafe_b64decode(body + "=="))
+    tampered_body = _b64(json.dumps({**raised, "sub": "cust-lena"}).encode())
+    token = {
+        "expired": hs256(claims(lifetime=-2 * HOUR)),
+        "forged": hs256(claims(), "a-guessed-secret-that-is-long-enough-for-hs256"),
+        "tampered": f"{head}.{tampered_body}.{signature}",
+        "alg none": hand_signed({"alg": "none", "typ": "JWT"}, claims(), None),
+        "HS256 with the RS256 public key": hand_signed(
+            {"alg": "HS256", "typ": "JWT", "kid": KID}, claims(), public_pem
+        ),
+        "RS256 from another key": rs256(claims(), keys.other),
+        "unknown key id": rs256(claims(), keys.private, kid="someone-elses-key"),
+        "HS512": jwt.encode(claims(), SECRET, algorithm="HS512"),
+        "lives too long": hs256(claims(lifetime=30 * 24 * HOUR)),
+        "no sub": hs256(claims(sub=None)),
+        "no email or name": hs256(claims(email=None, name=None)),
+        "no exp": hs256(claims(exp=None)),
+        "email not an address": hs256(claims(email="omar")),
+        "not a JWT": "hello",
+    }
+    assert set(token) == {case for case, _ in BAD_TOKENS}
+    for case, said in BAD_TOKENS:
+        started = api.start(token[case])
+        assert started.status_code == 401, (case, started.text)
+        assert said in started.json()["error"]["message"], case
+        listed = api.mine(token[case])  # as a bearer credential: refused the same way
+        assert listed.status_code == 401 and said in listed.json()["error"]["message"], case
+        assert started.headers["www-authenticate"] == "Bearer"
+    assert conversation_count(api.store) == 0  # never an anonymous conversation instead
+
+
+def test_key_confusion_is_refused_by_a_server_that_only_knows_the_public_key(
+    sqlite_store: Store, keys: Keys, jwks_url: str
+) -> None:
+    with serve(sqlite_store, identity_jwks_url=jwks_url) as server:
+        confused = hand_signed({"alg": "HS256", "typ": "JWT"}, claims(), keys.public_pem())
+        refused = Api(server.url, sqlite_store).start(confused)
+        assert refused.status_code == 401
+        assert "signed with HS256, but this server accepts only RS256" in refused.text
+        assert Api(server.url, sqlite_store).start(rs256(claims(), keys.private)).status_code == 201
+
+
+def test_without_a_configured_key_a_customer_token_is_refused_not_ignored(
+    sqlite_store: Store,
+) -> None:
+    with serve(sqlite_store) as server:
+        refused = Api(server.url, sqlite_store).start(hs256(claims()))
+        assert refused.status_code == 503
+        assert "set HELPLINE_IDENTITY_SECRET" in refused.json()["error"]["message"]
+        assert conversation_count(sqlite_store) == 0
+
+
+def test_a_customer_token_opens_only_that_customers_conversations(api: Api) -> None:
+    omar, lena = hs256(claims(OMAR)), hs256(claims(LENA))
+    omars = api.start(omar).json()
+    lenas = api.start(lena).json()
+    anonymous = api.start().json()
+
+    assert api.read(omars["id"], omar).status_code == 200
+    streamed = api.say(omars["id"], omar, "Where is DD-10231?")
+    assert streamed.status_code == 200
+    assert parse_sse(streamed.text)[-1].event == "done"
+    for conversation in (lenas, anonymous):  # someone else's, or nobody's: the same refusal
+        for response in (
+            api.read(conversation["id"], omar),
+            api.say(conversation["id"], omar, "Hi"),
+            httpx.get(
+                f"{api.url}/api/conversations/{conversation['id']}/images/abc",
+                headers={"Authorization": f"Bearer {omar}"},
+            ),
+        ):
+            assert response.status_code == 403
+            assert "does not belong to the signed-in customer" in response.text
+    assert api.read("no-such-id", omar).status_code == 403  # ids cannot be probed
+    assert api.read(omars["id"], omars["token"]).status_code == 200  # its own token still works
+
+    history = api.mine(omar).json()
+    assert history["customer_id"] == "cust-omar"
+    assert [c["id"] for c in history["conversations"]] == [omars["id"]]
+    assert history["conversations"][0]["last_message"].startswith("RESULT")
+    assert history["conversations"][0]["status"] == "active"
+    assert [c["id"] for c in api.mine(lena).json()["conversations"]] == [lenas["id"]]
+
+
+def test_a_signed_in_customers_own_order_opens_without_an_email_and_nobody_elses_does(
+    api: Api,
+) -> None:
+    omar = hs256(claims(OMAR))
+    conversation = api.start(omar).json()["id"]
+
+    def result(text: str) -> str:
+        events = parse_sse(api.say(conversation, omar, text).text)
+        return next(e.data["content"] for e in events if e.event == "tool_result")
+
+    own = json.loads(result(f"Where is {OMARS_ORDER}?"))
+    assert own["order_id"] == OMARS_ORDER and own["customer_name"] == "Omar Haddad"
+    assert "no order" in result(f"And {LENAS_ORDER}?").lower()
+    # Naming the other customer's address does not open her order either.
+    assert "no order" in result(f"{LENAS_ORDER} lena@example.com").lower()
+
+    anonymous = api.start().json()
+    asked = parse_sse(api.say(anonymous["id"], anonymous["token"], f"Where is {OMARS_ORDER}?").text)
+    content = next(e.data["content"] for e in asked if e.event == "tool_result")
+    assert "email address on the order" in content  # a visitor still proves it with the email
+
+
+async def test_customers_working_at_once_each_reach_only_their_own(api: Api) -> None:
+    tokens = {who["sub"]: hs256(claims(who)) for who in (OMAR, LENA)}
+    started = {sub: api.start(token).json()["id"] for sub, token in tokens.items()}
+    async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
+
+        async def attempt(sub: str, target: str) -> tuple[str, str, int]:
+            headers = {"Authorization": f"Bearer {tokens[sub]}"}
+            response = await client.get(f"/api/conversations/{started[target]}", headers=headers)
+            return sub, target, response.status_code
+
+        async def listing(sub: str) -> tuple[str, list[str]]:
+            headers = {"Authorization": f"Bearer {tokens[sub]}"}
+            response = await client.get("/api/customers/me/conversations", headers=headers)
+            return sub, [c["id"] for c in response.json()["conversations"]]
+
+        pairs = [(s, t) for s in tokens for t in tokens] * 15
+        attempts = await asyncio.gather(*(attempt(s, t) for s, t in pairs))
+        listings = await asyncio.gather(*(listing(s) for s in tokens for _ in range(15)))
+    for sub, target, status in attempts:
+        assert status == (200 if sub == target else 403)
+    for sub, ids in listings:
+        assert ids == [started[sub]]
+
+
+def test_only_the_allowed_origins_may_call_the_api_from_a_browser(
+    sqlite_store: Store,
+) -> None:
+    shop = "https://shop.example.com"
+    with serve(sqlite_store, allowed_origins=f"{shop}, https://www.shop.example.com/") as server:
+        allowed = httpx.post(server.url + "/api/conversations", headers={"Origin": shop})
+        assert allowed.headers["access-control-allow-origin"] == shop
+        other = httpx.post(
+            server.url + "/api/conversations", headers={"Origin": "https://evil.example"}
+        )
+        assert "access-control-allow-origin" not in other.headers
+        preflight = {
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        }
+        ok = httpx.options(server.url + "/api/conversations", headers={"Origin": shop, **preflight})
+        assert (
+            ok.status_code == 200
+            and "authorization" in ok.headers["access-control-allow-headers"].lower()
+        )
+        refused = httpx.options(
+            server.url + "/api/conversations",
+            headers={"Origin": "https://evil.example", **preflight},
+        )
+        assert "access-control-allow-origin" not in refused.headers
+    with serve(sqlite_store) as server:  # none by default
+        plain = httpx.post(server.url + "/api/conversations", headers={"Origin": shop})
+        assert "access-control-allow-origin" not in plain.headers
+
+
+def test_an_origin_with_a_path_or_wildcard_is_a_clear_configuration_error(
+    sqlite_store: Store,
+) -> None:
+    from helpline.config import ConfigError
+
+    for bad in ("*", "https://shop.example.com/app", "shop.example.com"):
+        with pytest.raises(ConfigError, match="HELPLINE_ALLOWED_ORIGINS"):
+            serve(sqlite_store, allowed_origins=bad)
