@@ -17,10 +17,7 @@ from sqlalchemy import (
     ColumnElement,
     Engine,
     Float,
-    Integer,
-    Numeric,
     Select,
-    String,
     Table,
     and_,
     case,
@@ -30,7 +27,6 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    table,
     true,
     union,
 )
@@ -41,7 +37,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from helpline.store.conversations import AGENT, WAITING_FOR_AGENT
 from helpline.store.ratings import HIGHEST_SCORE, LOWEST_SCORE, StoredRating
-from helpline.store.tables import Conversation, StoredMessage, Ticket
+from helpline.store.tables import Conversation, StoredMessage, Ticket, TurnUsage
 
 REOPEN_WINDOW = timedelta(hours=24)
 """A customer who writes again within this long of leaving came back: not resolved."""
@@ -53,16 +49,6 @@ TOP = 10
 """How many intents, articles and tools the lists show."""
 KNOWLEDGE_TOOL = "search_help_center"
 ERROR_PREFIX = "Error: "
-
-_turn_usage = table(
-    "turn_usage",
-    column("conversation_id", String),
-    column("prompt_tokens", Integer),
-    column("cached_tokens", Integer),
-    column("completion_tokens", Integer),
-    column("reasoning_tokens", Integer),
-    column("cost_usd", Numeric),
-)
 
 
 @dataclass(frozen=True)
@@ -207,6 +193,7 @@ _conversations = cast(Table, Conversation.__table__)
 _messages = cast(Table, StoredMessage.__table__)
 _tickets = cast(Table, Ticket.__table__)
 _ratings = cast(Table, StoredRating.__table__)
+_turn_usage = cast(Table, TurnUsage.__table__)
 
 
 def _scope(since: datetime | None) -> Select[Any]:
