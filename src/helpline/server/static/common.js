@@ -31,11 +31,12 @@ export async function errorMessage(response) {
   }
 }
 
-/** An object URL showing a conversation's stored `image://ID`, fetched with `bearer`; or null. */
-export async function fetchStoredImage(conversationId, reference, bearer) {
+/** An object URL showing a conversation's stored `image://ID`, fetched with `bearer`; or null.
+ * `base`: the Helpline server's address when the page is on another site (the widget). */
+export async function fetchStoredImage(conversationId, reference, bearer, base = "") {
   const id = reference.slice("image://".length);
   const response = await fetch(
-    `/api/conversations/${conversationId}/images/${encodeURIComponent(id)}`,
+    `${base}/api/conversations/${conversationId}/images/${encodeURIComponent(id)}`,
     { headers: { Authorization: `Bearer ${bearer}` } },
   );
   return response.ok ? URL.createObjectURL(await response.blob()) : null;

@@ -8,10 +8,11 @@ import { renderMarkdown, renderInline } from "./markdown.js";
 const TOOL_LABELS = new Map(); // tool name → [while it runs, once it has run]
 const SHARED_IMAGE = /^\[Shared image: (\S+)\]$/;
 
-/** Loads what customers are shown for each tool (GET /api/tools); without it, generic words. */
-export async function loadToolLabels() {
+/** Loads what customers are shown for each tool (GET /api/tools); without it, generic words.
+ * `base`: the Helpline server's address when the page is on another site (the widget). */
+export async function loadToolLabels(base = "") {
   try {
-    const response = await fetch("/api/tools");
+    const response = await fetch(`${base}/api/tools`);
     if (!response.ok) return;
     for (const { name, activity, done } of (await response.json()).tools) {
       TOOL_LABELS.set(name, [`${activity}…`, done]);
