@@ -8,6 +8,7 @@ import pytest
 
 from helpline.config import XAI_BASE_URL, ConfigError, Settings
 from helpline.models.openai_compat import OpenAICompatModel
+from helpline.models.openai_responses import ResponsesModel
 
 VARIABLES = (
     "XAI_API_KEY",
@@ -41,7 +42,8 @@ def test_xai_key_selects_grok(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     assert settings.backend == "xai"
     assert settings.endpoint() == (XAI_BASE_URL, "xai-secret", "grok-4")
     vision = settings.build_vision_model()
-    assert isinstance(vision, OpenAICompatModel) and vision.model == "grok-4"
+    assert isinstance(vision, ResponsesModel) and vision.model == "grok-4"
+    assert isinstance(settings.build_model(), ResponsesModel)  # xAI's recommended API
 
 
 def test_env_file_fills_only_what_is_unset(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -71,6 +73,7 @@ def test_the_output_limit_reaches_both_models(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("XAI_API_KEY", "xai-secret")
+    monkeypatch.setenv("HELPLINE_API_STYLE", "chat")
     monkeypatch.setenv("HELPLINE_MAX_OUTPUT_TOKENS", "1500")
     settings = Settings.from_env(tmp_path / ".env")
     model, vision = settings.build_model(), settings.build_vision_model()
@@ -83,6 +86,7 @@ def test_without_an_output_limit_set_the_default_is_sent(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("XAI_API_KEY", "xai-secret")
+    monkeypatch.setenv("HELPLINE_API_STYLE", "chat")
     model = Settings.from_env(tmp_path / ".env").build_model()
     assert isinstance(model, OpenAICompatModel)
     assert model.request_body([], None, None)["max_tokens"] == 4096

@@ -28,6 +28,19 @@ def _backend_check(settings: Settings) -> Check:
     return Check("backend", True, f"{backend}: {model} at {base_url}")
 
 
+def _api_style_check(settings: Settings) -> Check | None:
+    """Which API the HTTP backend speaks, and whether turns continue stored responses."""
+    if settings.backend not in ("xai", "openai-compatible"):
+        return None
+    if settings.chosen_api_style == "chat":
+        detail = "chat completions (POST /chat/completions); HELPLINE_API_STYLE=responses for the Responses API"
+    elif settings.xai_store:
+        detail = "Responses API (POST /responses): turns continue the stored response and send only new messages"
+    else:
+        detail = "Responses API (POST /responses), storage off (HELPLINE_XAI_STORE=false): every turn sends the whole conversation"
+    return Check("API style", True, detail)
+
+
 async def _endpoint_check(settings: Settings) -> Check | None:
     if settings.backend not in ("xai", "openai-compatible"):
         return None
@@ -78,6 +91,8 @@ def _module_check(name: str, module: str, purpose: str, required: bool) -> Check
 
 async def run_checks(settings: Settings) -> list[Check]:
     checks = [_backend_check(settings)]
+    if (style := _api_style_check(settings)) is not None:
+        checks.append(style)
     endpoint = await _endpoint_check(settings)
     if endpoint is not None:
         checks.append(endpoint)

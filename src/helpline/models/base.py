@@ -73,7 +73,28 @@ class Finish:
     reason: str
 
 
-ModelEvent = TextDelta | ToolCallReady | Usage | StreamRestart | Finish
+@dataclass(frozen=True, slots=True)
+class ResponseRef:
+    """Where the provider keeps the reply (Responses API), for the stored assistant message:
+    the response's id when it is stored there, the stored response the request continued,
+    and encrypted reasoning to send back when nothing is stored."""
+
+    response_id: str | None = None
+    previous_response_id: str | None = None
+    reasoning: tuple[dict[str, Any], ...] = ()
+
+    def message_fields(self) -> dict[str, Any]:
+        """The assistant message's fields that keep this reference."""
+        fields: dict[str, Any] = {
+            "response_id": self.response_id,
+            "previous_response_id": self.previous_response_id,
+        }
+        if self.reasoning:
+            fields["reasoning"] = list(self.reasoning)
+        return fields
+
+
+ModelEvent = TextDelta | ToolCallReady | Usage | StreamRestart | Finish | ResponseRef
 
 
 @dataclass(frozen=True, slots=True)
