@@ -2,6 +2,7 @@
 
 import { errorMessage, fetchStoredImage } from "./common.js";
 import { ConversationView, loadToolLabels } from "./conversation.js";
+import { followLive } from "./live.js";
 
 const STORAGE_KEY = "helpline.conversation";
 const MAX_UPLOAD = 10 * 1024 * 1024;
@@ -26,6 +27,8 @@ let session = JSON.parse(localStorage.getItem(STORAGE_KEY) || "null");
 let shownMessages = 0; // stored messages on screen, to notice the team's new replies
 let follower = null;
 let followEvery = 0;
+let live = null; // the stream of the team's replies and status changes, while it is open
+let liveOpen = false; // polling is only the fallback for when it can't be opened
 let pending = null; // { file, url } — the image to send with the next message
 let busy = false;
 
@@ -46,6 +49,7 @@ async function ensureConversation() {
   if (!response.ok) throw new Error(await errorMessage(response));
   session = await response.json();
   localStorage.setItem(STORAGE_KEY, JSON.stringify(session));
+  goLive();
   return session;
 }
 
@@ -72,6 +76,7 @@ async function restore() {
     return;
   }
   if (!conversation) return;
+  goLive();
   if (conversation.messages.length) {
     welcome.hidden = true;
     view.renderHistory(conversation.messages);
@@ -83,7 +88,7 @@ async function restore() {
 function follow(conversation, shown) {
   shownMessages = shown;
   let every = 0;
-  if (session) every = conversation.status === "waiting_for_agent" ? FOLLOW_WITH_TEAM_MS : FOLLOW_MS;
+  if (session && !liveOpen) every = conversation.status === "waiting_for_agent" ? FOLLOW_WITH_TEAM_MS : FOLLOW_MS;
   if (every === followEvery) return;
   clearInterval(follower);
   follower = every ? setInterval(lookForReplies, every) : null;
@@ -100,6 +105,28 @@ async function catchUp(redraw) {
   } catch {
     // Offline for a moment: the next look will do.
   }
+}
+
+/** Opens the conversation's live stream: the team's replies show the moment they are sent. */
+function goLive() {
+  live?.close();
+  liveOpen = false;
+  if (!session) return;
+  const lookNow = () => {
+    // While an answer streams, the look after it catches up (and starts polling if needed).
+    if (!busy && session) catchUp((conversation) => conversation.messages.length !== shownMessages);
+  };
+  live = followLive(`/api/conversations/${session.id}/events`, session.token, {
+    onReady() {
+      liveOpen = true;
+      lookNow(); // whatever happened while it was closed; this also stops the polling
+    },
+    onEvent: lookNow,
+    onUnavailable() {
+      liveOpen = false;
+      lookNow(); // and polls from now on
+    },
+  });
 }
 
 function lookForReplies() {
@@ -247,6 +274,7 @@ document.getElementById("attachment-remove").addEventListener("click", () => {
 document.getElementById("new-chat").addEventListener("click", () => {
   localStorage.removeItem(STORAGE_KEY);
   session = null;
+  goLive();
   follow({ status: "active" }, 0);
   view.clear();
   welcome.hidden = false;

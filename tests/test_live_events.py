@@ -1,0 +1,218 @@
+"""Live updates over SSE: agent replies and status changes reach open pages, on any process,
+and a page that reconnects with Last-Event-ID gets exactly what it missed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from helpline.assistant import Assistant
+from helpline.config import Settings
+from helpline.models.scripted import ScriptedModel
+from helpline.server import create_app
+from helpline.server.testing import LiveServer, SSEEvent, aiter_sse
+from helpline.store import Store
+
+ADMIN = "agent-secret-key"
+REDIS_URL = os.environ.get("HELPLINE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def server(store: Store) -> Iterator[LiveServer]:
+    assistant = Assistant(ScriptedModel(), store, [], "You are the test desk.")
+    with LiveServer(create_app(assistant, Settings(admin_key=ADMIN))) as live:
+        yield live
+
+
+def new_conversation(url: str) -> tuple[str, str]:
+    body = httpx.post(url + "/api/conversations").json()
+    return body["id"], body["token"]
+
+
+def agent(url: str, method: str, path: str, **kwargs: object) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    return httpx.request(method, url + path, headers=headers, **kwargs)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def stream(
+    url: str, path: str, credential: str, last_event_id: int | None = None
+) -> AsyncIterator[AsyncIterator[SSEEvent]]:
+    """An open events stream; its first event (``ready``) has been read."""
+    headers = {"Authorization": f"Bearer {credential}"}
+    if last_event_id is not None:
+        headers["Last-Event-ID"] = str(last_event_id)
+    async with (
+        httpx.AsyncClient(timeout=10) as client,
+        client.stream("GET", url + path, headers=headers) as response,
+    ):
+        assert response.status_code == 200, await response.aread()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = aiter_sse(response)
+        ready = await anext(events)
+        assert ready.event == "ready"
+        yield events
+
+
+async def next_event(events: AsyncIterator[SSEEvent], within: float = 2.0) -> SSEEvent:
+    return await asyncio.wait_for(anext(events), within)
+
+
+async def test_an_agent_reply_and_a_hand_back_reach_the_open_page(server: LiveServer) -> None:
+    conversation, token = new_conversation(server.url)
+    async with stream(server.url, f"/api/conversations/{conversation}/events", token) as events:
+        reply = await asyncio.to_thread(
+            agent, server.url, "POST", f"/api/conversations/{conversation}/replies",
+            json={"text": "Hi, Dana from support here."},
+        )  # fmt: skip
+        assert reply.status_code == 201
+        started = time.monotonic()
+        event = await next_event(events)
+        assert time.monotonic() - started < 1
+        assert event.event == "agent_reply"
+        assert event.data["text"] == "Hi, Dana from support here."
+        assert event.data["message_id"] == reply.json()["message_id"]
+        assert event.data["conversation_id"] == conversation
+        assert event.data["status"] == "waiting_for_agent"
+
+        handed = await asyncio.to_thread(
+            agent, server.url, "PATCH", f"/api/conversations/{conversation}",
+            json={"status": "active"},
+        )  # fmt: skip
+        assert handed.status_code == 200
+        event = await next_event(events)
+        assert (event.event, event.data["status"]) == ("status", "active")
+
+
+async def test_resuming_with_last_event_id_gets_exactly_what_was_missed(
+    server: LiveServer, store: Store
+) -> None:
+    conversation, token = new_conversation(server.url)
+    path = f"/api/conversations/{conversation}/events"
+    async with stream(server.url, path, token) as events:
+        store.conversations.add_agent_reply(conversation, "first")
+        seen = await next_event(events)
+    assert seen.data["text"] == "first"
+    last_id = int(store.events.after(0, conversation)[-1].id)
+
+    # While the page is away: two replies here, and one in another conversation.
+    other, _ = new_conversation(server.url)
+    store.conversations.add_agent_reply(conversation, "second")
+    store.conversations.add_agent_reply(other, "not yours")
+    store.conversations.set_status(conversation, "active")
+
+    async with stream(server.url, path, token, last_event_id=last_id) as events:
+        missed = [await next_event(events), await next_event(events)]
+        store.conversations.add_agent_reply(conversation, "third")
+        live = await next_event(events)
+    assert [(e.event, e.data.get("text"), e.data["status"]) for e in missed] == [
+        ("agent_reply", "second", "waiting_for_agent"),
+        ("status", None, "active"),
+    ]
+    assert live.data["text"] == "third"
+
+
+async def test_the_agents_stream_follows_every_conversation(server: LiveServer) -> None:
+    first, _ = new_conversation(server.url)
+    second, _ = new_conversation(server.url)
+    async with stream(server.url, "/api/events", ADMIN) as events:
+        for conversation in (first, second):
+            await asyncio.to_thread(
+                agent, server.url, "POST", f"/api/conversations/{conversation}/replies",
+                json={"text": f"Hello {conversation}"},
+            )  # fmt: skip
+        received = [await next_event(events), await next_event(events)]
+    assert [e.data["conversation_id"] for e in received] == [first, second]
+
+
+def test_only_the_conversations_own_token_or_an_agent_opens_its_stream(
+    server: LiveServer,
+) -> None:
+    conversation, _ = new_conversation(server.url)
+    _, other_token = new_conversation(server.url)
+    path = f"{server.url}/api/conversations/{conversation}/events"
+
+    def status(credential: str | None, url: str = path, last_event_id: str = "") -> int:
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        if credential:
+            headers["Authorization"] = f"Bearer {credential}"
+        with httpx.stream("GET", url, headers=headers) as response:
+            return response.status_code
+
+    assert status(None) == 401
+    assert status(other_token) == 403
+    assert status(other_token, f"{server.url}/api/events") == 403
+    assert status(ADMIN, last_event_id="soon") == 400
+
+
+def test_a_deleted_conversation_takes_its_events_along(store: Store) -> None:
+    conversation = store.conversations.create()
+    store.conversations.add_agent_reply(conversation, "hello")
+    assert len(store.events.after(0, conversation)) == 1
+    assert store.conversations.delete(conversation)
+    assert store.events.after(0, conversation) == []
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_node(
+    database_url: str, env: dict[str, str], tmp_path: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``helpline serve`` as its own process; returns it and its URL once it answers."""
+    port = free_port()
+    log = (tmp_path / f"node-{port}.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "helpline.cli", "serve", "--port", str(port)],
+        env={**os.environ, "HELPLINE_DATABASE_URL": database_url, "HELPLINE_ADMIN_KEY": ADMIN, **env},
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            time.sleep(0.05)
+    process.kill()
+    raise AssertionError(f"the node did not start: {(tmp_path / f'node-{port}.log').read_text()}")
+
+
+async def test_an_event_recorded_in_one_process_reaches_a_page_open_on_another(
+    store: Store, tmp_path: Path
+) -> None:
+    """PostgreSQL: LISTEN/NOTIFY; SQLite: Redis pub/sub (and the feed's own looking)."""
+    env = {"HELPLINE_REDIS_URL": REDIS_URL, "HELPLINE_REDIS_PREFIX": f"test-{uuid.uuid4().hex}:"}
+    url = store.engine.url.render_as_string(hide_password=False)
+    process, node = start_node(url, env, tmp_path)
+    try:
+        conversation, token = new_conversation(node)
+        async with stream(node, f"/api/conversations/{conversation}/events", token) as events:
+            # This test process is the other one: it writes to the shared database directly.
+            await asyncio.sleep(0.2)  # the node's feed is listening
+            started = time.monotonic()
+            await asyncio.to_thread(store.conversations.add_agent_reply, conversation, "ping")
+            event = await next_event(events)
+            elapsed = time.monotonic() - started
+        assert event.data["text"] == "ping"
+        assert elapsed < 1, f"{elapsed:.2f} s"
+    finally:
+        process.terminate()
+        process.wait(10)
