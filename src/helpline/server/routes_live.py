@@ -21,8 +21,9 @@ from starlette.types import Receive, Scope, Send
 from helpline.config import Settings
 from helpline.live import LiveFeed, Subscription
 from helpline.live.wakeups import wakeup_for
-from helpline.server.auth import bearer, check_conversation_access, require_admin
+from helpline.server.auth import require_admin
 from helpline.server.errors import ApiError
+from helpline.server.routes_conversations import _authorise as authorise_conversation
 from helpline.server.sse import frame
 from helpline.server.state import ServerState, limit_client, limiting_failed_auth, server_state
 from helpline.store import ConversationEvent, Store
@@ -94,15 +95,7 @@ async def conversation_events(
 ) -> Response:
     """What happens in this conversation from now on (or after `Last-Event-ID`): the support
     team's replies, who answers it, the desk's notices and decisions."""
-    with limiting_failed_auth(request):
-        credential = bearer(request)
-        conversation = state.known.get(conversation_id)
-        if conversation is None:
-            store = state.assistant.store
-            conversation = await store.call(store.conversations.get, conversation_id)
-            if conversation is not None:
-                state.known.remember(conversation)
-        check_conversation_access(credential, conversation, state.settings.admin_key)
+    await authorise_conversation(state, request, conversation_id)  # as its other routes
     return await _stream(request, conversation_id)
 
 
