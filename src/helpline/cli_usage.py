@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -16,10 +16,8 @@ if TYPE_CHECKING:
 
 def usage(
     since: Annotated[
-        datetime | None,
-        typer.Option(
-            "--since", formats=["%Y-%m-%d"], help="Only from this day on (UTC), e.g. 2026-12-01."
-        ),
+        str | None,
+        typer.Option("--since", help="Only from this day on (UTC), e.g. 2026-12-01."),
     ] = None,
     database_url: Annotated[
         str | None,
@@ -29,9 +27,12 @@ def usage(
 ) -> None:
     """Model tokens (prompt, cached, completion, reasoning) and cost in US dollars, by day and
     by model."""
-    from helpline.cli import _open_store, _print_json, _settings
+    from helpline.cli import _fail, _open_store, _print_json, _settings
 
-    start = since.replace(tzinfo=UTC) if since else None
+    try:
+        start = datetime.combine(date.fromisoformat(since), time(), UTC) if since else None
+    except ValueError:
+        _fail(f"--since takes a day written as YYYY-MM-DD, such as 2026-12-01; not {since!r}.")
     store = _open_store(_settings(database_url=database_url))
     days = store.usage.by_day_and_model(start)
     total = _total(days)
@@ -75,20 +76,33 @@ def _total(days: list[DailyUsage]) -> dict[str, Any]:
 
 
 def _print_table(days: list[DailyUsage], total: dict[str, Any], since: datetime | None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(highlight=False)
+    """A table: drawn with rich on a terminal, plain aligned columns in a pipe."""
     if not days:
         when = f" since {since.date().isoformat()}" if since else ""
-        console.print(f"No model usage recorded{when}.")
+        sys.stdout.write(f"No model usage recorded{when}.\n")
         return
-    table = Table("day", "model", "replies", "prompt", "cached", "completion", "reasoning", "cost")
-    for day in days:
-        table.add_row(day.day.isoformat(), day.model, *_cells(day))
-    table.add_section()
-    table.add_row("total", "", *_cells_of(total), style="bold")
-    console.print(table)
+    header = ["day", "model", "replies", "prompt", "cached", "completion", "reasoning", "cost"]
+    rows = [[day.day.isoformat(), day.model, *_cells(day)] for day in days]
+    last = ["total", "", *_cells_of(total)]
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*header)
+        for row in rows:
+            table.add_row(*row)
+        table.add_section()
+        table.add_row(*last, style="bold")
+        Console(highlight=False).print(table)
+    else:
+        lines = [header, *rows, last]
+        widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+        for line in lines:
+            cells = [
+                c.ljust(w) if i < 2 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(line, widths, strict=True))
+            ]
+            sys.stdout.write("  ".join(cells).rstrip() + "\n")
     if total["unpriced_replies"]:
         sys.stdout.write(
             f"{total['unpriced_replies']} replies came from models without a price: add them "
