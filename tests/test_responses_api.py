@@ -499,3 +499,25 @@ def test_chat_transcript_and_delete_on_the_responses_api(
     assert deleted.returncode == 0, deleted.stderr
     assert sorted(fake.deleted) == sorted(m["response_id"] for m in answers)
     assert fake.stored == {}
+
+
+def test_the_transcript_says_when_a_request_continued_a_stored_response() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from helpline.views import print_messages
+
+    messages = [
+        *HELLO,
+        {"role": "assistant", "content": "Hello!", "response_id": "resp_1"},
+        {"role": "user", "content": "thanks"},
+        {"role": "assistant", "content": "Welcome.", "previous_response_id": "resp_1"},
+    ]
+    out = StringIO()
+    print_messages(Console(file=out, width=200), messages)
+    shown = out.getvalue()
+    assert "#4 assistant\n(sent with previous_response_id resp_1: only the messages after #2)" in (
+        shown
+    )
+    assert shown.count("previous_response_id") == 1

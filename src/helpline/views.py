@@ -49,6 +49,8 @@ def print_messages(console: Console, messages: list[dict[str, Any]]) -> None:
         if role == "tool":
             header += f" [dim](answers {escape(message['tool_call_id'])})[/]"
         console.print(header)
+        if previous := message.get("previous_response_id"):
+            console.print(f"[dim]{escape(_continued(messages[:index], previous))}[/]")
         text = _content_text(message.get("content"))
         if text:
             console.print(_shown(text))
@@ -59,6 +61,16 @@ def print_messages(console: Console, messages: list[dict[str, Any]]) -> None:
                 f" [dim]{escape(call['id'])}[/]"
             )
         console.print()
+
+
+def _continued(before: list[dict[str, Any]], response_id: str) -> str:
+    """What the request for a reply sent when it continued a stored response."""
+    after = next(
+        (i for i in range(len(before) - 1, -1, -1) if before[i].get("response_id") == response_id),
+        None,
+    )
+    since = f" after #{after}" if after is not None else ""
+    return f"(sent with previous_response_id {response_id}: only the messages{since})"
 
 
 def print_transcript(conversation_id: str, messages: list[dict[str, Any]]) -> None:
