@@ -118,7 +118,7 @@ class Desk:
 
     def set_ticket_status(self, agent: str, ticket_id: int, status: str) -> TicketInfo:
         if status not in TICKET_STATUSES:
-            raise DeskError(f"Unknown status {status!r}: use one of {', '.join(TICKET_STATUSES)}.")
+            raise DeskError(f"unknown status {status!r}; use one of {', '.join(TICKET_STATUSES)}.")
         ticket = self.store.tickets.set_status(ticket_id, status)
         if ticket is None:
             raise NotFound(

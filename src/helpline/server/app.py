@@ -55,7 +55,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        routes_live.end_streams_on_shutdown(_app)
+        await routes_live.start(_app)
         yield
         await routes_live.close(_app)
         await assistant.wait_idle()  # a redeploy lets the turns in progress finish

@@ -1,36 +1,30 @@
-"""Agents' API (admin key only): list tickets, read one with its conversation, change its status."""
+"""Agents' API (an agent's key or the admin key): list tickets, read one with its
+conversation, change its status."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict
 
-from helpline.server.auth import require_admin
+from helpline.desk import DeskError
+from helpline.server.desk_auth import desk_agent, desk_of, refused
 from helpline.server.errors import ApiError
-from helpline.server.state import (
-    ServerState,
-    limit_client,
-    limiting_failed_auth,
-    server_state,
-    state_of,
-)
+from helpline.server.state import ServerState, limit_client, server_state
 from helpline.store import TicketInfo
 
 TicketStatus = Literal["open", "in_progress", "waiting_on_customer", "resolved", "closed"]
 
 
-async def _admin(request: Request) -> None:
-    with limiting_failed_auth(request):
-        require_admin(request, state_of(request).settings.admin_key)
-
-
 router = APIRouter(
-    prefix="/api/tickets", tags=["tickets"], dependencies=[Depends(limit_client), Depends(_admin)]
+    prefix="/api/tickets",
+    tags=["tickets"],
+    dependencies=[Depends(limit_client), Depends(desk_agent)],
 )
 State = Annotated[ServerState, Depends(server_state)]
+Agent = Annotated[str, Depends(desk_agent)]
 TicketId = Annotated[int, Path(description="The ticket's number.")]
 
 _LARGEST_TICKET_ID = 2**31 - 1
@@ -112,12 +106,16 @@ async def get_ticket(ticket_id: TicketId, state: State) -> TicketDetail:
 
 
 @router.patch("/{ticket_id}", response_model=TicketOut)
-async def update_ticket(ticket_id: TicketId, patch: TicketPatch, state: State) -> TicketOut:
-    """Change a ticket's status."""
+async def update_ticket(
+    ticket_id: TicketId, patch: TicketPatch, state: State, agent: Agent
+) -> TicketOut:
+    """Change a ticket's status (written to the audit log with the agent's name)."""
     _check_range(ticket_id)
-    ticket = await state.assistant.store.call(
-        state.assistant.store.tickets.set_status, ticket_id, patch.status
-    )
-    if ticket is None:
-        raise _not_found(ticket_id)
+    desk = desk_of(state)
+    try:
+        ticket = await state.assistant.store.call(
+            desk.set_ticket_status, agent, ticket_id, patch.status
+        )
+    except DeskError as exc:
+        raise refused(exc) from exc
     return TicketOut.of(ticket)
