@@ -1,8 +1,11 @@
-"""CPU cost of a streamed turn: Helpline's full path against the seed's openai-SDK loop.
+"""CPU cost of a streamed turn: Helpline's full path against the seed's openai-SDK loop,
+and the Responses API backend against the chat-completions one.
 
-Both read the same 500-token stream from the same fake OpenAI-compatible server, which runs
-in a separate process so that only the client's CPU is counted. Helpline's path includes
-streaming, persisting to SQLite and rendering to a terminal printer.
+Each reads the same 500-token stream from a fake server (chat completions, or the Responses
+API's semantic events), which runs in a separate process so that only the client's CPU is
+counted. Helpline's path includes streaming, persisting to SQLite and rendering to a
+terminal printer. The bytes a Responses request sends at turn 50 are measured continuing
+the stored response, and sending the whole conversation (as with HELPLINE_XAI_STORE=false).
 
     .venv/bin/python -m bench.streaming [--turns 20] [--tokens 500] [--json]
 """
@@ -26,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 _SERVER = """
 import sys, time
 from tests.fake_openai import FakeOpenAI, text_reply, tool_call_reply
+from tests.fake_responses import FakeResponses
 tokens = int(sys.argv[1])
 answer = [f" word{i}" for i in range(tokens)]
 
@@ -36,9 +40,11 @@ def reply(body):
         return tool_call_reply([("call_" + str(time.monotonic_ns()), "create_customer_ticket", args)])
     if last["role"] == "tool":
         return text_reply("Your ticket is filed.")
+    if last["content"].startswith("turn "):
+        return text_reply(answer[:40])
     return text_reply(answer)
 
-server = FakeOpenAI()
+server = FakeResponses() if sys.argv[2] == "responses" else FakeOpenAI()
 server.script(*[reply] * 100000)
 server.start()
 print(server.base_url, flush=True)
@@ -46,9 +52,9 @@ sys.stdin.read()
 """
 
 
-def _start_server(tokens: int) -> tuple[subprocess.Popen[str], str]:
+def _start_server(tokens: int, style: str = "chat") -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, str(tokens)],
+        [sys.executable, "-c", _SERVER, str(tokens), style],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -80,16 +86,27 @@ def _seed_loop_cpu(base_url: str, turns: int) -> list[float]:
     return costs
 
 
-async def _helpline_cpu(base_url: str, turns: int, text: str, database: Path) -> list[float]:
+def _model(base_url: str, style: str = "chat", store: bool = True) -> Any:
+    if style == "responses":
+        from helpline.models.openai_responses import ResponsesModel
+
+        return ResponsesModel(base_url, "fake-model", "bench", store=store)
+    from helpline.models.openai_compat import OpenAICompatModel
+
+    return OpenAICompatModel(base_url, "fake-model", "bench")
+
+
+async def _helpline_cpu(
+    base_url: str, turns: int, text: str, database: Path, style: str = "chat"
+) -> list[float]:
     from helpline.assistant import Assistant
     from helpline.messages import UserMessage
-    from helpline.models.openai_compat import OpenAICompatModel
     from helpline.store import Store
     from helpline.support.tickets import create_customer_ticket
     from helpline.terminal import TurnPrinter
 
     store = Store.open(f"sqlite:///{database}")
-    model = OpenAICompatModel(base_url, "fake-model", "bench")
+    model = _model(base_url, style)
     assistant = Assistant(model, store, [create_customer_ticket])
     printer = TurnPrinter(open(os.devnull, "w"))  # noqa: SIM115
     costs = []
@@ -102,6 +119,36 @@ async def _helpline_cpu(base_url: str, turns: int, text: str, database: Path) ->
     await model.aclose()
     store.close()
     return costs
+
+
+async def _turn_50_bytes(base_url: str, database: Path) -> tuple[int, int]:
+    """Bytes of the request for turn 50 of a conversation on the Responses API: continuing
+    the stored response (only the new message), and with the whole conversation."""
+    import orjson
+
+    from helpline.assistant import Assistant
+    from helpline.messages import UserMessage
+    from helpline.store import Store
+    from helpline.support.tickets import create_customer_ticket
+
+    store = Store.open(f"sqlite:///{database}")
+    model = _model(base_url, "responses")
+    assistant = Assistant(model, store, [create_customer_ticket])
+    conversation_id = assistant.new_conversation()
+    for number in range(1, 50):
+        async for _ in assistant.run_turn(conversation_id, UserMessage(content=f"turn {number}")):
+            pass
+    history = [
+        *store.conversations.messages(conversation_id),
+        {"role": "user", "content": "turn 50"},
+    ]
+    tools = assistant.tools.schemas()
+    chained = model.request_body(history, tools, None)
+    whole = _model(base_url, "responses", store=False).request_body(history, tools, None)
+    assert "previous_response_id" in chained and "previous_response_id" not in whole
+    await model.aclose()
+    store.close()
+    return len(orjson.dumps(chained)), len(orjson.dumps(whole))
 
 
 def _help_startup_seconds(runs: int = 5) -> float:
@@ -122,6 +169,7 @@ def main() -> None:
     args = parser.parse_args()
 
     process, base_url = _start_server(args.tokens)
+    responses_process, responses_url = _start_server(args.tokens, "responses")
     try:
         with tempfile.TemporaryDirectory() as folder:
             _seed_loop_cpu(base_url, 2)  # warm up imports and connections
@@ -134,8 +182,25 @@ def main() -> None:
             tool_round = statistics.median(
                 asyncio.run(_helpline_cpu(base_url, args.turns, "ticket please", database))
             )
+            asyncio.run(_helpline_cpu(responses_url, 2, "warm up", database, "responses"))
+            responses = statistics.median(
+                asyncio.run(
+                    _helpline_cpu(
+                        responses_url, args.turns, "tell me a story", database, "responses"
+                    )
+                )
+            )
+            responses_tool_round = statistics.median(
+                asyncio.run(
+                    _helpline_cpu(responses_url, args.turns, "ticket please", database, "responses")
+                )
+            )
+            chained_bytes, whole_bytes = asyncio.run(
+                _turn_50_bytes(responses_url, Path(folder) / "turn50.db")
+            )
     finally:
         process.terminate()
+        responses_process.terminate()
     startup = _help_startup_seconds()
 
     rows = [
@@ -145,6 +210,13 @@ def main() -> None:
         ("helpline: CPU per token", ours / args.tokens * 1e6, "µs", 100.0),
         ("helpline / seed CPU per turn", ours / seed, "×", 0.5),
         ("tool round (ticket turn): CPU", tool_round * 1000, "ms", 35.0),
+        ("Responses API: CPU per token", responses / args.tokens * 1e6, "µs", 100.0),
+        ("Responses / chat CPU per token", responses / ours, "×", 1.2),
+        ("Responses API tool round: CPU", responses_tool_round * 1000, "ms", 35.0),
+        ("Responses / chat CPU per tool round", responses_tool_round / tool_round, "×", 1.2),
+        ("turn 50 request, chained: bytes", chained_bytes, "B", None),
+        ("turn 50 request, whole input: bytes", whole_bytes, "B", None),
+        ("turn 50 chained / whole input bytes", chained_bytes / whole_bytes, "×", None),
         ("helpline --help start-up", startup * 1000, "ms", 300.0),
     ]
     if args.json:

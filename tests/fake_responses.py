@@ -335,6 +335,10 @@ class _Stream:
     async def play(
         self, reply: StreamedReply | FailedReply, send: Send, disconnected: asyncio.Future[Any]
     ) -> None:
+        deltas_sent = 0
+        cut_after = reply.cut_after if isinstance(reply, StreamedReply) else None
+        delay = reply.delay if isinstance(reply, StreamedReply) else 0.0
+
         async def out(data: bytes, delta: bool = False) -> bool:
             """Send one event; False when the stream stops here (cut, or the client left)."""
             nonlocal deltas_sent
@@ -345,9 +349,6 @@ class _Stream:
             await send({"type": "http.response.body", "body": data, "more_body": True})
             return True
 
-        deltas_sent = 0
-        cut_after = reply.cut_after if isinstance(reply, StreamedReply) else None
-        delay = reply.delay if isinstance(reply, StreamedReply) else 0.0
         await out(self._event("response.created", response=self._response("in_progress")))
         await out(self._event("response.in_progress", response=self._response("in_progress")))
         if isinstance(reply, FailedReply):

@@ -48,7 +48,7 @@ from tests.fake_openai import (
 )
 from tests.fake_responses import FakeResponses, chat_messages, failed_reply
 
-TOOL = {
+TOOL: dict[str, Any] = {
     "type": "function",
     "function": {
         "name": "lookup",
@@ -308,10 +308,10 @@ async def test_a_receipt_goes_as_an_input_image_with_a_json_schema_format(
 async def test_deleting_forgets_the_stored_responses(fake: FakeResponses) -> None:
     fake.script(text_reply("one"), text_reply("two"))
     model = _model(fake)
-    ids = []
+    ids: list[str] = []
     for _ in range(2):
         events = await _events(model, HELLO)
-        ids.append(next(e for e in events if isinstance(e, ResponseRef)).response_id)
+        ids.append(next(e for e in events if isinstance(e, ResponseRef)).response_id or "")
     try:
         assert await model.forget([*ids, "resp_never_was"]) == 3  # a missing one is gone
     finally:

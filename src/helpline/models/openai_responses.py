@@ -348,8 +348,8 @@ class _Reader:
             self.usage = _read_usage(raw)
         if finish is None:
             details = expect(response.get("incomplete_details"), dict, "incomplete_details") or {}
-            reason = details.get("reason")
-            finish = _INCOMPLETE_REASONS.get(reason, str(reason or "length"))
+            reason = str(details.get("reason") or "max_output_tokens")
+            finish = _INCOMPLETE_REASONS.get(reason, reason)
         self.finish = finish
 
     def closing_events(self) -> list[ModelEvent]:
