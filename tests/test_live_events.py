@@ -4,12 +4,7 @@ and a page that reconnects with Last-Event-ID gets exactly what it missed."""
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,9 +18,7 @@ from helpline.models.scripted import ScriptedModel
 from helpline.server import create_app
 from helpline.server.testing import LiveServer, SSEEvent, aiter_sse
 from helpline.store import Store
-
-ADMIN = "agent-secret-key"
-REDIS_URL = os.environ.get("HELPLINE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+from tests.nodes import ADMIN, SHARED_REDIS, redis_prefix, start_node
 
 
 @pytest.fixture
@@ -164,55 +157,30 @@ def test_a_deleted_conversation_takes_its_events_along(store: Store) -> None:
     assert store.events.after(0, conversation) == []
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_node(
-    database_url: str, env: dict[str, str], tmp_path: Path
-) -> tuple[subprocess.Popen[bytes], str]:
-    """``helpline serve`` as its own process; returns it and its URL once it answers."""
-    port = free_port()
-    log = (tmp_path / f"node-{port}.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "helpline.cli", "serve", "--port", str(port)],
-        env={**os.environ, "HELPLINE_DATABASE_URL": database_url, "HELPLINE_ADMIN_KEY": ADMIN, **env},
-        cwd=tmp_path,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise AssertionError(f"the node did not start: {(tmp_path / f'node-{port}.log').read_text()}")
-
-
-async def test_an_event_recorded_in_one_process_reaches_a_page_open_on_another(
+async def test_an_agent_reply_through_one_process_reaches_a_page_open_on_another(
     store: Store, tmp_path: Path
 ) -> None:
-    """PostgreSQL: LISTEN/NOTIFY; SQLite: Redis pub/sub (and the feed's own looking)."""
-    env = {"HELPLINE_REDIS_URL": REDIS_URL, "HELPLINE_REDIS_PREFIX": f"test-{uuid.uuid4().hex}:"}
-    url = store.engine.url.render_as_string(hide_password=False)
-    process, node = start_node(url, env, tmp_path)
+    """PostgreSQL: LISTEN/NOTIFY; SQLite: Redis pub/sub. This test's own server is the
+    first process; ``helpline serve`` the second."""
+    prefix = redis_prefix()
+    settings = Settings(admin_key=ADMIN, redis_url=SHARED_REDIS, redis_prefix=prefix)
+    assistant = Assistant(ScriptedModel(), store, [], "You are the test desk.")
+    env = {"HELPLINE_REDIS_URL": SHARED_REDIS, "HELPLINE_REDIS_PREFIX": prefix}
+    other = start_node(tmp_path, store.engine.url.render_as_string(hide_password=False), env)
     try:
-        conversation, token = new_conversation(node)
-        async with stream(node, f"/api/conversations/{conversation}/events", token) as events:
-            # This test process is the other one: it writes to the shared database directly.
-            await asyncio.sleep(0.2)  # the node's feed is listening
-            started = time.monotonic()
-            await asyncio.to_thread(store.conversations.add_agent_reply, conversation, "ping")
-            event = await next_event(events)
-            elapsed = time.monotonic() - started
-        assert event.data["text"] == "ping"
-        assert elapsed < 1, f"{elapsed:.2f} s"
+        with LiveServer(create_app(assistant, settings)) as first:
+            conversation, token = new_conversation(first.url)
+            path = f"/api/conversations/{conversation}/events"
+            async with stream(other.url, path, token) as events:
+                for text in ("ping", "pong"):
+                    started = time.monotonic()
+                    await asyncio.to_thread(
+                        agent, first.url, "POST", f"/api/conversations/{conversation}/replies",
+                        json={"text": text},
+                    )  # fmt: skip
+                    event = await next_event(events)
+                    elapsed = time.monotonic() - started
+                    assert event.data["text"] == text
+                    assert elapsed < 1, f"{elapsed:.2f} s"
     finally:
-        process.terminate()
-        process.wait(10)
+        other.stop()

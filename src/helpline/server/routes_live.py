@@ -8,6 +8,7 @@ page that reconnects with ``Last-Event-ID`` gets exactly what it missed, from an
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import signal
 import threading
@@ -27,6 +28,8 @@ from helpline.server.routes_conversations import _authorise as authorise_convers
 from helpline.server.sse import frame
 from helpline.server.state import ServerState, limit_client, limiting_failed_auth, server_state
 from helpline.store import ConversationEvent, Store
+
+_log = logging.getLogger("helpline.live")
 
 router = APIRouter(prefix="/api", tags=["live updates"], dependencies=[Depends(limit_client)])
 
@@ -58,12 +61,17 @@ def install(app: FastAPI, store: Store, settings: Settings) -> None:
     app.include_router(router)
 
 
-def end_streams_on_shutdown(app: FastAPI) -> None:
-    """When the server is told to stop, end the open streams at once, so it need not wait
-    for them and pages reconnect (to another node) with what they have seen."""
+async def start(app: FastAPI) -> None:
+    """Start this process's feed (it tells the others of this one's events too), and end the
+    open streams as soon as the server is told to stop, so it need not wait for them and
+    pages reconnect (to another node) with what they have seen."""
+    feed: LiveFeed = app.state.live
+    try:
+        await feed.start()
+    except Exception:  # the database is away: the first page to open a stream starts it
+        _log.exception("Live updates could not start yet; they start with the first stream")
     if threading.current_thread() is not threading.main_thread():
         return  # signals reach the main thread only; a server in a thread is stopped directly
-    feed: LiveFeed = app.state.live
     for number in (signal.SIGINT, signal.SIGTERM):
         previous = signal.getsignal(number)
         if callable(previous):
