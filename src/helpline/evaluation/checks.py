@@ -96,7 +96,7 @@ def _tool_call(name: str, arguments: dict[str, Any], result: dict[str, Any], cal
         problem = mismatch(arguments, call.arguments) if arguments else None
         if problem is None and result:
             problem = mismatch(result, call.result)
-            problem = f"result {problem}" if problem else None
+            problem = f"in its result, {problem}" if problem else None
         if problem is None:
             return Check(label, True)
         problems.append(problem)

@@ -43,7 +43,10 @@ def text_report(result: SuiteResult) -> str:
             f"{check.name}",
             f"  {check.detail}",
             "  Transcript:",
-            *(f"    {line}" for line in scenario.runs[run].record.transcript()),
+            *(
+                "    " + line.replace("\n", "\n      ")
+                for line in scenario.runs[run].record.transcript()
+            ),
         ]
     return "\n".join(lines) + "\n"
 
