@@ -230,7 +230,7 @@ def _late_answer(body: dict[str, Any]) -> Any:
 
 
 async def test_a_500_turn_conversation_stays_within_budget_and_remembers_its_ticket(
-    sqlite_store: Store, fake_openai: FakeOpenAI
+    sqlite_store: Store, fake_openai: FakeOpenAI, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake_openai.script(*[_late_answer] * 700)
     budget = ContextBudget(8_000, 1_000)
@@ -266,12 +266,19 @@ async def test_a_500_turn_conversation_stays_within_budget_and_remembers_its_tic
 
     stored = sqlite_store.conversations.messages(conversation)
     assert len(stored) == 1 + 2 * 500 + 2 + 3 * (500 // 7)  # calls and results too
-    from helpline.transcripts import read_transcript
+    from helpline.transcripts import print_transcript, read_transcript
 
     transcript = read_transcript(sqlite_store, conversation)
     assert transcript.messages[:-1] == last  # exactly what the last request sent
     assert len(transcript.left_out) + len(transcript.messages) - 1 == len(stored)
     assert transcript.left_out == stored[1 : 1 + len(transcript.left_out)]
+    print_transcript(transcript)
+    shown = capsys.readouterr().out
+    assert (
+        f"Left out of the last request, to fit the model's context window ({len(transcript.left_out)} messages"
+        in shown
+    )
+    assert "What the last request sent:" in shown and "What was my ticket number again?" in shown
 
 
 async def test_responses_chain_until_a_cut_then_send_the_whole_input(
