@@ -3,12 +3,18 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import io
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from helpline.assistant import Assistant
+from helpline.chat_rating import RatingPrompt
 from helpline.config import Settings
 from helpline.models.scripted import ScriptedModel
 from helpline.server import create_app
@@ -117,3 +123,72 @@ def test_only_the_conversations_customer_rates_it(server: LiveServer) -> None:
         headers={"Authorization": f"Bearer {token}"},
     )
     assert unknown.status_code == 403  # the same answer as a wrong token: ids are not probed
+
+
+def _chat(database: str, stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HELPLINE_", "XAI_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "helpline.cli", "chat", "--database-url", database, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**env, "NO_COLOR": "1"},
+        timeout=60,
+    )
+
+
+def test_a_script_rates_the_chat_on_the_lines_after_exit(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'chat.db'}"
+    rated = _chat(database, "I can't log in\nOmar\nexit\n4\nQuick help\n")
+    assert rated.returncode == 0, rated.stderr
+    assert "Thanks for rating this chat 4 of 5." in rated.stdout
+    assert "How did we do" not in rated.stdout  # a pipe is never asked
+
+    silent = _chat(database, "hi\nexit\n")
+    assert silent.returncode == 0 and "rating" not in silent.stdout.lower()
+
+    store = Store.open(database)
+    try:
+        assert [(r.score, r.comment) for r in store.ratings.recent()] == [(4, "Quick help")]
+    finally:
+        store.close()
+
+
+def test_the_terminal_asks_for_a_rating_after_goodbye(sqlite_store: Store) -> None:
+    conversation = sqlite_store.conversations.create()
+    answers = iter(["5", "  lovely  "])
+    asked: list[str] = []
+
+    def read(prompt: str) -> str | None:
+        asked.append(prompt)
+        return next(answers, None)
+
+    out = io.StringIO()
+    prompt = RatingPrompt(
+        sqlite_store, conversation, interactive=True, json_output=False, read_line=read, out=out
+    )
+    prompt.after_turn("where is my order")
+    assert asked == []
+    prompt.after_turn("great, thanks, bye!")
+    prompt.at_end()  # asked once only
+
+    assert len(asked) == 2 and "1 to 5" in asked[0]
+    assert "Thanks for rating this chat 5 of 5." in out.getvalue()
+    rating = sqlite_store.ratings.get(conversation)
+    assert rating is not None and (rating.score, rating.comment) == (5, "lovely")
+
+
+def test_an_answer_that_is_not_a_rating_saves_none(sqlite_store: Store) -> None:
+    conversation = sqlite_store.conversations.create()
+    out = io.StringIO()
+    prompt = RatingPrompt(
+        sqlite_store,
+        conversation,
+        interactive=True,
+        json_output=False,
+        read_line=lambda _prompt: "ten",
+        out=out,
+    )
+    prompt.after_turn("that's all")
+    assert "not a rating" in out.getvalue()
+    assert sqlite_store.ratings.get(conversation) is None

@@ -134,6 +134,7 @@ async def _chat_loop(
 ) -> None:
     from rich.console import Console
 
+    from helpline.chat_rating import RatingPrompt, line_reader
     from helpline.events import TurnDone
     from helpline.messages import UserMessage
     from helpline.terminal import JsonLinesPrinter, LiveTurnPrinter, TurnPrinter
@@ -154,10 +155,18 @@ async def _chat_loop(
         + (" · type exit to leave" if interactive else "")
         + "[/]"
     )
+    rating = RatingPrompt(
+        assistant.store,
+        conversation_id,
+        interactive=interactive,
+        json_output=json_output,
+        read_line=line_reader(interactive),
+    )
     try:
         while True:
             line = _read_line(interactive)
             if line is None or line.strip().lower() in EXIT_WORDS:
+                rating.at_end()
                 break
             if not line.strip():
                 continue
@@ -168,6 +177,7 @@ async def _chat_loop(
                 printer.show(event)
                 if show_cost and isinstance(event, TurnDone):
                     status.print(f"[dim]{cli_usage.turn_cost_line(event)}[/]")
+            rating.after_turn(line)
     finally:
         await assistant.model.aclose()
         status.print(
