@@ -197,6 +197,26 @@ async def test_an_expired_stored_response_falls_back_to_the_whole_input(gone_sta
     assert next(e for e in events if isinstance(e, ResponseRef)).previous_response_id is None
 
 
+async def test_a_stored_response_reported_gone_inside_the_stream_falls_back_too(
+    fake: FakeResponses,
+) -> None:
+    fake.script(
+        text_reply("Hello!"),
+        failed_reply("previous_response_not_found", "Previous response not found.", event=True),
+        text_reply("Still here."),
+    )
+    model = _model(fake)
+    ref = next(e for e in await _events(model, HELLO) if isinstance(e, ResponseRef))
+    history = [
+        *HELLO,
+        {"role": "assistant", "content": "Hello!", **ref.message_fields()},
+        {"role": "user", "content": "are you there?"},
+    ]
+    events = await _events(model, history)
+    assert _text(events) == "Still here."
+    assert [len(r.body["input"]) for r in fake.requests] == [2, 1, 4]
+
+
 async def test_storage_off_sends_the_whole_input_with_the_encrypted_reasoning(
     fake: FakeResponses,
 ) -> None:
@@ -521,3 +541,31 @@ def test_the_transcript_says_when_a_request_continued_a_stored_response() -> Non
         shown
     )
     assert shown.count("previous_response_id") == 1
+
+
+def test_the_server_deletes_a_conversations_stored_responses(
+    fake: FakeResponses, sqlite_store: Store
+) -> None:
+    import httpx
+
+    from helpline.server import create_app
+    from helpline.server.testing import LiveServer
+
+    fake.script(text_reply("Hello!"), text_reply("Hello again!"))
+    assistant = Assistant(_model(fake), sqlite_store, [create_customer_ticket], "Be kind.")
+    with LiveServer(create_app(assistant, Settings(admin_key="admin-secret"))) as server:
+        created = httpx.post(server.url + "/api/conversations").json()
+        url = f"{server.url}/api/conversations/{created['id']}"
+        for text in ("hi", "hello?"):
+            answer = httpx.post(
+                f"{url}/messages",
+                json={"text": text},
+                headers={"Authorization": f"Bearer {created['token']}"},
+                timeout=30,
+            )
+            assert answer.status_code == 200 and "Hello" in answer.text
+        kept = list(fake.stored)
+        assert len(kept) == 2 and fake.requests[1].body["previous_response_id"] == kept[0]
+        deleted = httpx.delete(url, headers={"Authorization": "Bearer admin-secret"})
+    assert deleted.status_code == 204
+    assert fake.deleted == kept and fake.stored == {}
