@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from helpline.store import Store
+
 ADMIN = "agent-secret-key"
 SHARED_REDIS = os.environ.get("HELPLINE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
@@ -60,6 +62,15 @@ def start_node(
     folder: Path, database_url: str, env: dict[str, str], *flags: str, name: str = "node"
 ) -> Node:
     """``helpline serve`` in its own process; returned once ``/healthz`` answers."""
+    node = launch_node(folder, database_url, env, *flags, name=name)
+    wait_until_serving(node)
+    return node
+
+
+def launch_node(
+    folder: Path, database_url: str, env: dict[str, str], *flags: str, name: str = "node"
+) -> Node:
+    """``helpline serve`` in its own process, just started."""
     port = free_port()
     log = folder / f"{name}-{port}.log"
     process = subprocess.Popen(
@@ -74,27 +85,34 @@ def start_node(
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
-    node = Node(process, f"http://127.0.0.1:{port}", log)
+    return Node(process, f"http://127.0.0.1:{port}", log)
+
+
+def wait_until_serving(node: Node) -> None:
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
+    while time.monotonic() < deadline and node.process.poll() is None:
         try:
             if httpx.get(node.url + "/healthz", timeout=1).status_code == 200:
-                return node
+                return
         except httpx.TransportError:
             time.sleep(0.05)
     node.stop()
-    raise AssertionError(f"{name} did not start:\n{node.output()}")
+    raise AssertionError(f"{node.log.name} did not start:\n{node.output()}")
 
 
 @contextmanager
 def nodes(
     folder: Path, database_url: str, env: dict[str, str], count: int, *flags: str
 ) -> Iterator[list[Node]]:
-    """``count`` nodes started side by side, stopped afterwards."""
-    started: list[Node] = []
+    """``count`` nodes started side by side (at once), stopped afterwards."""
+    Store.open(database_url).close()  # migrated once, before they start
+    started = [
+        launch_node(folder, database_url, env, *flags, name=f"node{number}")
+        for number in range(count)
+    ]
     try:
-        for number in range(count):
-            started.append(start_node(folder, database_url, env, *flags, name=f"node{number}"))
+        for node in started:
+            wait_until_serving(node)
         yield started
     finally:
         for node in started:
