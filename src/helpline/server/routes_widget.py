@@ -37,22 +37,21 @@ PERSON_FIRST_REQUEST = "person-first"
 """The handoff a customer asks for before the assistant starts: filed once per conversation."""
 
 
-def _module(name: str, source_dir: Path, done: dict[str, str]) -> None:
-    """Add module ``name`` and, first, the modules it imports, each as a function scope."""
-    if name in done:
+def _module(name: str, source_dir: Path, bundled: dict[str, str]) -> None:
+    """Add module ``name`` to ``bundled`` after the modules it imports, as a function scope."""
+    if name in bundled:
         return
-    done[name] = ""  # an import cycle would recurse forever; our modules have none
     source = (source_dir / f"{name}.js").read_text(encoding="utf-8")
     bindings = []
     for names, dependency in _IMPORT.findall(source):
-        _module(dependency, source_dir, done)
+        _module(dependency, source_dir, bundled)
         bindings.append(f"const {{{names.strip()}}} = {_scope(dependency)};")
     body = _IMPORT.sub("", source)
     exported = _EXPORT.findall(body)
     body = re.sub(r"^export\s+", "", body, flags=re.MULTILINE)
     if re.search(r"^\s*(import|export)\b", body, re.MULTILINE):
         raise RuntimeError(f"{name}.js has an import or export the widget bundle cannot read")
-    done[name] = (
+    bundled[name] = (
         f"const {_scope(name)} = (() => {{\n{chr(10).join(bindings)}\n{body}\n"
         f"return {{ {', '.join(exported)} }};\n}})();\n"
     )
