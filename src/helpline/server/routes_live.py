@@ -22,11 +22,11 @@ from starlette.types import Receive, Scope, Send
 from helpline.config import Settings
 from helpline.live import LiveFeed, Subscription
 from helpline.live.wakeups import wakeup_for
-from helpline.server.auth import require_admin
+from helpline.server.desk_auth import desk_agent
 from helpline.server.errors import ApiError
 from helpline.server.routes_conversations import _authorise as authorise_conversation
 from helpline.server.sse import frame
-from helpline.server.state import ServerState, limit_client, limiting_failed_auth, server_state
+from helpline.server.state import ServerState, limit_client, server_state
 from helpline.store import ConversationEvent, Store
 
 _log = logging.getLogger("helpline.live")
@@ -109,9 +109,9 @@ async def conversation_events(
 
 @router.get("/events", response_class=Response, responses=_EVENTS_RESPONSE)  # type: ignore[arg-type]
 async def all_events(request: Request, state: State) -> Response:
-    """What happens in every conversation (agents): for the agents' page."""
-    with limiting_failed_auth(request):
-        require_admin(request, state.settings.admin_key)
+    """What happens in every conversation (an agent's key or the admin key): for the agents'
+    page."""
+    await desk_agent(request)
     return await _stream(request, None)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from helpline.store.audit import audit_row
+from helpline.store.conversation_events import APPROVAL, record_event
 from helpline.store.orders import Refund
 from helpline.store.tables import StoredApproval, utcnow
 
@@ -127,6 +128,8 @@ class Approvals:
         try:
             with Session(self._engine, expire_on_commit=False) as session, session.begin():
                 session.add(row)
+                session.flush()
+                _announce(session, row)
         except IntegrityError:
             if request_id is None or conversation_id is None:
                 raise
@@ -228,6 +231,8 @@ class Approvals:
             row = session.get(StoredApproval, approval_id)
             assert row is not None
             session.add(_audit(row, agent, "approve", {"outcome": status, **(detail or {})}))
+            session.flush()
+            _announce(session, row)
             return _info(row)
 
     def release(self, approval_id: int, agent: str) -> None:
@@ -259,7 +264,24 @@ class Approvals:
             row = session.get(StoredApproval, approval_id)
             assert row is not None
             session.add(_audit(row, agent, "reject", {"reason": reason}))
+            session.flush()
+            _announce(session, row)
             return _info(row)
+
+
+def _announce(session: Session, row: StoredApproval) -> None:
+    """Tell open pages the approval's state (the transaction's last statement)."""
+    if row.conversation_id is None:
+        return
+    data = {
+        "approval_id": row.id,
+        "status": row.status,
+        "order_id": row.order_id,
+        "amount_cents": row.amount_cents,
+        "currency": row.currency,
+        "decided_by": row.decided_by,
+    }
+    record_event(session.connection(), row.conversation_id, APPROVAL, data)
 
 
 def _audit(row: StoredApproval, agent: str, action: str, detail: dict[str, Any]) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, insert, or_, select, update
 
+from helpline.store.conversation_events import NOTICE, record_event
 from helpline.store.conversations import AGENT, ConversationGone
 from helpline.store.tables import Conversation, StoredMessage, utcnow
 
@@ -36,7 +37,7 @@ class Notices:
                     raise ConversationGone(conversation_id)
                 return None
             wire = {"role": "assistant", "name": AGENT, "content": text}
-            return int(
+            message_id = int(
                 connection.execute(
                     insert(StoredMessage)
                     .values(
@@ -49,3 +50,6 @@ class Notices:
                     .returning(StoredMessage.id)
                 ).scalar_one()
             )
+            notice = {"message_id": message_id, "text": text}
+            record_event(connection, conversation_id, NOTICE, notice)  # for open pages
+            return message_id
