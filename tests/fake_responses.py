@@ -94,6 +94,8 @@ class FakeResponses:
         self.gone_status = gone_status
         self.interleave_calls = False
         """Stream parallel calls' argument deltas alternately, not one call after another."""
+        self.text_deltas = True
+        """Stream text as deltas; False sends it only in the finished message item."""
         self.requests: list[ResponsesRequest] = []
         self.stored: dict[str, list[dict[str, Any]]] = {}
         """Each stored response's whole conversation: its input items and its output."""
@@ -450,7 +452,7 @@ class _Stream:
         yield self._event("response.output_item.added", output_index=index, item=item), False
         part = {"type": "output_text", "text": "", "annotations": []}
         yield self._event("response.content_part.added", part=part, **ids), False
-        for text in texts:
+        for text in texts if self.server.text_deltas else ():
             yield self._event("response.output_text.delta", delta=text, logprobs=[], **ids), True
         whole = "".join(texts)
         yield self._event("response.output_text.done", text=whole, logprobs=[], **ids), False

@@ -101,6 +101,12 @@ async def test_text_streams_and_the_request_is_in_the_responses_shape(fake: Fake
     assert events[-1] == Finish("stop")
 
 
+async def test_text_sent_only_in_the_finished_message_is_the_answer(fake: FakeResponses) -> None:
+    fake.text_deltas = False
+    fake.script(text_reply("All in one piece."))
+    assert _text(await _events(_model(fake), HELLO)) == "All in one piece."
+
+
 async def test_usage_reads_each_field_the_provider_reports(fake: FakeResponses) -> None:
     usage = {
         "input_tokens": 1200,
@@ -226,6 +232,7 @@ async def test_storage_off_sends_the_whole_input_with_the_encrypted_reasoning(
     ref = next(e for e in first if isinstance(e, ResponseRef))
     assert ref.response_id is None and len(ref.reasoning) == 1  # nothing to continue
     assert ref.reasoning[0]["encrypted_content"].startswith("enc:")
+    assert ref.reasoning[0]["summary"] == []  # the readable summary is never kept
     history = [
         *HELLO,
         {"role": "assistant", "content": "Hello!", **ref.message_fields()},

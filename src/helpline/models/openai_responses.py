@@ -280,6 +280,7 @@ def _means_chain_gone(status: int, error: Mapping[str, Any]) -> bool:
 
 @dataclass
 class _Call:
+    output_index: int = 0
     call_id: str | None = None
     name: str = ""
     arguments: list[str] = field(default_factory=list)
@@ -302,44 +303,61 @@ class _Reader:
         self.previous = previous
         self.store = store
         self.response_id: str | None = None
-        self.calls: dict[Any, _Call] = {}
+        self.calls: list[_Call] = []
+        self._by_item: dict[str, _Call] = {}
+        self._by_index: dict[int, _Call] = {}
+        self.texted: set[Any] = set()
+        """The message items whose text came in deltas (the rest is read from the item)."""
         self.reasoning: list[dict[str, Any]] = []
         self.usage: Usage | None = None
         self.finish: str | None = None
 
-    def call(self, event: Mapping[str, Any]) -> _Call:
-        key = expect(event.get("item_id"), str, "an event's item_id") or event.get("output_index")
-        partial = self.calls.get(key)
+    def call(self, raw_id: object, raw_index: object) -> _Call:
+        """The function call an event is about, found by its item id or output index."""
+        item_id: str | None = expect(raw_id, str, "an item id")
+        output_index: int | None = expect(raw_index, int, "an output_index")
+        partial = self._by_item.get(item_id) if item_id else None
+        if partial is None and output_index is not None:
+            partial = self._by_index.get(output_index)
         if partial is None:
-            partial = self.calls[key] = _Call()
+            partial = _Call(output_index=len(self.calls) if output_index is None else output_index)
+            self.calls.append(partial)
+        if item_id:
+            self._by_item[item_id] = partial
+        if output_index is not None:
+            self._by_index[output_index] = partial
         return partial
 
-    def item(self, event: Mapping[str, Any], done: bool) -> None:
+    def item(self, event: Mapping[str, Any], done: bool) -> list[str]:
+        """Take an output item as it starts or ends; the text of a finished message whose
+        text came in no delta."""
         item = expect(event.get("item"), dict, "an output item") or {}
         kind_of_item = item.get("type")
         if kind_of_item == "function_call":
-            key = expect(item.get("id"), str, "a function call's id") or event.get("output_index")
-            partial = self.calls.get(key)
-            if partial is None:
-                partial = self.calls[key] = _Call()
+            partial = self.call(item.get("id"), event.get("output_index"))
             partial.call_id = expect(item.get("call_id"), str, "a call_id") or partial.call_id
             partial.name = expect(item.get("name"), str, "a function call's name") or partial.name
             arguments = expect(item.get("arguments"), str, "a function call's arguments")
             if done and arguments:
                 partial.final = arguments
+        elif kind_of_item == "message" and done and item.get("id") not in self.texted:
+            parts = expect(item.get("content"), list, "a message's content") or ()
+            return [
+                p["text"]
+                for p in parts
+                if type(p) is dict and p.get("type") == "output_text" and type(p.get("text")) is str
+            ]
         elif (
             kind_of_item == "reasoning"
             and done
             and not self.store
             and item.get("encrypted_content")
         ):
-            self.reasoning.append(
-                {
-                    k: v
-                    for k, v in item.items()
-                    if k in ("type", "id", "summary", "encrypted_content")
-                }
-            )
+            # Only the sealed reasoning is kept: its readable summary is never stored, so
+            # no page can show it.
+            kept: dict[str, Any] = {"type": "reasoning", "id": item.get("id"), "summary": []}
+            self.reasoning.append({**kept, "encrypted_content": item["encrypted_content"]})
+        return []
 
     def ended(self, event: Mapping[str, Any], finish: str | None) -> None:
         response = expect(event.get("response"), dict, "the event's response") or {}
@@ -353,7 +371,8 @@ class _Reader:
         self.finish = finish
 
     def closing_events(self) -> list[ModelEvent]:
-        calls = [partial.tool_call() for partial in self.calls.values()]
+        ordered = sorted(self.calls, key=lambda partial: partial.output_index)
+        calls = [partial.tool_call() for partial in ordered]
         events: list[ModelEvent] = [ToolCallReady(call) for call in calls]
         if self.usage is not None:
             events.append(self.usage)
@@ -394,18 +413,21 @@ async def _parse_events(
             kind_of_event = event.get("type")
             if kind_of_event in _TEXT_DELTAS:
                 if delta := expect(event.get("delta"), str, "a text delta"):
+                    reader.texted.add(event.get("item_id"))
                     yield TextDelta(delta)
             elif kind_of_event == "response.function_call_arguments.delta":
                 if delta := expect(event.get("delta"), str, "an arguments delta"):
-                    reader.call(event).arguments.append(delta)
+                    call = reader.call(event.get("item_id"), event.get("output_index"))
+                    call.arguments.append(delta)
             elif kind_of_event == "response.function_call_arguments.done":
                 arguments = expect(event.get("arguments"), str, "a call's arguments")
                 if arguments is not None:
-                    reader.call(event).final = arguments
+                    reader.call(event.get("item_id"), event.get("output_index")).final = arguments
             elif kind_of_event == "response.output_item.added":
                 reader.item(event, done=False)
             elif kind_of_event == "response.output_item.done":
-                reader.item(event, done=True)
+                for text in reader.item(event, done=True):
+                    yield TextDelta(text)
             elif kind_of_event == "response.created":
                 response = expect(event.get("response"), dict, "the event's response") or {}
                 reader.response_id = expect(response.get("id"), str, "the response's id")
