@@ -255,7 +255,7 @@ CASES: list[tuple[str, list[dict[str, Any]], str | None, Args | str]] = [
         "refund timing",
         [user("how long do refunds take?")],
         "search_help_center",
-        {"query": "refund timing"},
+        {"query": "how long refunds take to show up"},
     ),
     (
         "refund window",

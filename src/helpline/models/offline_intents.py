@@ -231,8 +231,14 @@ def _clean_name(run: str, *, strict: bool, known: frozenset[str]) -> str | None:
         return None
     if strict and words[0].islower() and (first.endswith("ing") or first.endswith("ed")):
         return None
-    if any(w.lower() in _NOT_NAMES for w in words[1:]):
-        words = words[: next(i for i, w in enumerate(words) if w.lower() in _NOT_NAMES)]
+    # A later word that is no name ends it, unless written like one ("Nguyen Van An").
+    name_case = words[0][:1].isupper()
+    cut = [
+        i
+        for i, w in enumerate(words)
+        if i and w.lower() in _NOT_NAMES and not (name_case and w[:1].isupper())
+    ]
+    words = words[: cut[0]] if cut else words
     return " ".join(w.title() if w.islower() or w.isupper() else w for w in words)
 
 
@@ -378,6 +384,7 @@ _CASE_INTENTS = frozenset(
 )
 # Small talk that closes a case is never read by meaning in answer to a question ("ok").
 _CLOSING = frozenset({"thanks", "goodbye"})
+_SMALL_TALK_INTENTS = frozenset({Intent.GREETING, Intent.THANKS, Intent.GOODBYE})
 _LEADS_TO_INTENT = {
     "order": Intent.ORDER,
     "refund": Intent.REFUND,
@@ -399,32 +406,44 @@ class _Understanding:
     reply: str | None = None
 
 
-def _by_meaning(spec: Behaviour, found: _Understanding, order_ids: Sequence[str]) -> None:
-    """Fold what the line means into what the patterns found (the patterns' ids stay).
+def _by_meaning(spec: Behaviour, found: _Understanding, book: Playbook) -> None:
+    """Fold what the line means into what the patterns found.
 
-    A line naming an order is about that order, never a help-centre question.
+    The meaning decides where a case or question leads; the patterns keep what they
+    alone can tell: a shared image, small talk, the kind of problem, and a refund asked
+    for with a problem a refund can settle ("it came cold, I want my money back").
     """
-    if order_ids and spec.leads_to == "article":
-        return
     intent = _LEADS_TO_INTENT.get(spec.leads_to)
-    specific = found.problems and found.problems != (GENERIC_PROBLEM,)
-    questioned = spec.leads_to == "article" and Intent.POLICY not in found.intents
-    if questioned and not order_ids and not specific:
-        # A question however it is phrased: "I want to see your money back policy".
-        found.intents -= {Intent.REFUND, Intent.PROBLEM, Intent.HUMAN}
-        found.problems = ()
-        found.described = False
-    if intent is Intent.POLICY and not found.intents & (_CASE_INTENTS - {Intent.POLICY}):
-        found.query = (spec.article or "").replace("-", " ")
-    if found.intents & _CASE_INTENTS:
+    cases = found.intents & _CASE_INTENTS
+    if intent is None or intent in _SMALL_TALK_INTENTS:
+        if not cases:
+            found.intents |= {intent} if intent else set()
+            found.reply = spec.reply if spec.leads_to == "reply" else None
         return
-    if intent is Intent.PROBLEM:
-        found.problems = (spec.label or GENERIC_PROBLEM,)
+    refundable = any(k.refundable for k in book.problems if k.label in found.problems)
+    kept = found.intents & {Intent.RECEIPT, *_SMALL_TALK_INTENTS, Intent.CANCEL}
+    if intent is Intent.PROBLEM and Intent.REFUND in found.intents and refundable:
+        kept.add(Intent.REFUND)
+    found.intents = kept | {intent}
+    if intent is Intent.POLICY:
+        # A question however it is phrased: "I want to see your money back policy".
+        found.problems, found.described = (), False
+        found.query = spec.query or (spec.article or "").replace("-", " ")
+    elif intent is Intent.PROBLEM:
+        specific = found.problems and found.problems != (GENERIC_PROBLEM,)
+        found.problems = found.problems if specific else (spec.label or GENERIC_PROBLEM,)
         found.described = True
-    if intent is not None:
-        found.intents.add(intent)
-    if spec.leads_to == "reply":
-        found.reply = spec.reply
+
+
+def _agreeing(match: Match, intents: set[Intent], book: Playbook) -> IntentSpec:
+    """The best intent, or the runner-up when only it leads where the patterns point
+    ("I can't sign in": an account question by meaning, a login problem by its words)."""
+    second = match.runner_up
+    if second is None:
+        return match.intent
+    kinds = [_LEADS_TO_INTENT.get(book.behaviour(s).leads_to) for s in (match.intent, second)]
+    pointed = intents & _CASE_INTENTS
+    return second if kinds[1] in pointed and kinds[0] not in pointed else match.intent
 
 
 def _close_call(match: Match, book: Playbook) -> tuple[str, str] | None:
@@ -433,12 +452,11 @@ def _close_call(match: Match, book: Playbook) -> tuple[str, str] | None:
     if second is None or match.score - match.runner_up_score >= book.clarify_margin:
         return None
     first, other = book.behaviour(match.intent), book.behaviour(second)
-    if not (first.topic and other.topic) or (first.leads_to, first.article, first.label) == (
+    if not (first.topic and other.topic) or (first.leads_to, first.article) == (
         other.leads_to,
         other.article,
-        other.label,
     ):
-        return None
+        return None  # both lead to the same place (two kinds of problem both file a ticket)
     return match.intent.name, second.name
 
 
@@ -473,6 +491,9 @@ def read_message(
         problems = ()
     if problems and problems != (GENERIC_PROBLEM,):
         problems = tuple(p for p in problems if p != GENERIC_PROBLEM)
+        if not any(k.refundable for k in book.problems if k.label in problems):
+            # "the app freezes when I check a refund" is about the app.
+            intents.discard(Intent.REFUND)
     if problems:
         intents.add(Intent.PROBLEM)
     words = _strip(text, spans, [*image_refs, *emails])
@@ -491,11 +512,14 @@ def read_message(
     if spec is None and matcher is not None and readable:
         match = matcher.match(_strip(text, spans, [*emails, *order_ids]) or text)
         if match is not None and not (asked and book.behaviour(match.intent).leads_to in _CLOSING):
-            spec = match.intent
+            spec = _agreeing(match, intents, book)
             if not (intents or order_ids or emails or name):
                 choices = _close_call(match, book)
     if spec is not None and choices is None:
-        _by_meaning(book.behaviour(spec), found, order_ids)
+        _by_meaning(book.behaviour(spec), found, book)
+        # The profile's precise question rules outrank the nearest meaning.
+        hinted = next((q for pattern, q in book.query_hints if pattern.search(norm)), None)
+        found.query = hinted if found.query and hinted else found.query
     intents, problems, described = found.intents, found.problems, found.described
     if answered:
         # "thanks, it's Moses" answers the question; it does not close the conversation.

@@ -39,6 +39,8 @@ class Behaviour:
     label: str | None = None
     reply: str | None = None
     topic: str | None = None
+    query: str | None = None
+    """The help-centre search that finds ``article`` (default: the article's name in words)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class ProblemKind:
     label: str
     pattern: re.Pattern[str]
     acknowledgement: str
+    refundable: bool = True
+    """A refund could settle it (not so for a login or app problem)."""
 
 
 def _pattern(text: str, where: str) -> re.Pattern[str]:
@@ -97,6 +101,7 @@ class Playbook:
                 str(p["label"]),
                 _pattern(str(p["pattern"]), f"{path}: problem {p['label']!r}"),
                 fill(str(p.get("acknowledgement", "")), values),
+                bool(p.get("refundable", True)),
             )
             for p in data.get("problems", [])
         ]
@@ -118,6 +123,7 @@ class Playbook:
                 label=body.get("label"),
                 reply=fill(body["reply"], values) if body.get("reply") else None,
                 topic=body.get("topic"),
+                query=body.get("query"),
             )
 
     def text(self, section: str, key: str, **fields: Any) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from helpline.messages import ToolCall
+from helpline.messages import PROVIDER_KEYS, ToolCall
 from helpline.models.base import (
     Finish,
     ModelEvent,
@@ -488,3 +488,25 @@ async def forget_conversation_responses(
         _log.warning("The provider did not delete %d stored responses in time", len(ids))
         return 0
     return deleted
+
+
+def last_request(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What the request for the conversation's last reply sent, when the Responses API
+    answered it: ``previous_response_id`` (when it continued a stored response) and the
+    ``input`` items; ``None`` for a reply from any other backend."""
+    last = next(
+        (i for i in range(len(messages) - 1, -1, -1) if messages[i].get("role") == "assistant"),
+        None,
+    )
+    if last is None or not PROVIDER_KEYS.intersection(messages[last]):
+        return None
+    previous = messages[last].get("previous_response_id")
+    start = 0
+    if previous:
+        start = next(
+            (i + 1 for i in range(last - 1, -1, -1) if messages[i].get("response_id") == previous),
+            0,
+        )
+    sent: dict[str, Any] = {"previous_response_id": previous} if previous else {}
+    sent["input"] = input_items(messages[start:last])
+    return sent
