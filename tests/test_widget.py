@@ -41,6 +41,7 @@ pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 AXE = Path(__file__).resolve().parent.parent / ".venv/npm/node_modules/axe-core/axe.min.js"
+ADMIN = "agents-key"
 SECRET = "the-shops-backend-signs-customers-with-this-secret-" + "x" * 16
 SCREENSHOTS = os.environ.get("HELPLINE_SCREENSHOTS_DIR")
 """Set (e.g. to ``docs``) to keep the widget's screenshot for the README."""
@@ -119,7 +120,7 @@ class Shop:
     def serve(self, model: ChatModel, store: Store) -> None:
         profile = load_profile()
         assistant = Assistant(model, store, support_tools(profile), profile.system_prompt)
-        settings = Settings(allowed_origins=self.site.url, identity_secret=SECRET)
+        settings = Settings(allowed_origins=self.site.url, identity_secret=SECRET, admin_key=ADMIN)
         self.server = LiveServer(create_app(assistant, settings))
         self.server.start()
         self.helpline = self.server.url
@@ -379,6 +380,14 @@ def test_a_signed_in_customers_order_opens_without_an_email(
         "Order DD-10231 from Napoli Express."
     )
     assert conversation.status == "active"
+
+    sqlite_store.tickets.create("Omar Haddad", "Late order", conversation_id=conversation.id)
+    desk = visit.context.new_page()  # the agents see whose conversation it is
+    desk.goto(shop.helpline + "/agents")
+    desk.fill("#admin-key", ADMIN)
+    desk.press("#admin-key", "Enter")
+    desk.click("#tickets button:has-text('Omar Haddad')")
+    expect(desk.locator("#ticket .meta .customer")).to_have_text("Signed-in customer: cust-omar")
 
 
 def test_a_forged_token_is_refused_with_a_visible_message(

@@ -58,6 +58,7 @@ function showLogin(message = "") {
   login.hidden = false;
   loginError.textContent = message;
   keyInput.focus();
+  document.dispatchEvent(new CustomEvent("helpline:signed-out"));
 }
 
 function handle(error) {
@@ -129,6 +130,7 @@ async function openTicket(id) {
   const amount = formatAmount(ticket.amount_cents);
   if (amount) meta.append(el("span", null, `Amount: ${amount}`));
   if (ticket.conversation_id) showCost(meta, ticket.conversation_id, api).catch(() => {}); // cost is extra
+  if (ticket.conversation_id) showCustomer(meta, ticket.conversation_id).catch(() => {}); // so is this
 
   const statusForm = el("form", "status-form");
   const label = el("label", null, "Status");
@@ -185,7 +187,14 @@ async function openTicket(id) {
   }
 
   panel.replaceChildren(heading, meta, customerText("p", "issue", ticket.issue), statusForm, transcript);
+  document.dispatchEvent(new CustomEvent("helpline:ticket-opened", { detail: { ticket, panel } }));
   heading.focus();
+}
+
+/** Whom the conversation belongs to, when the business signed the customer in. */
+async function showCustomer(meta, conversationId) {
+  const { customer_id: customer } = await api(`/api/conversations/${conversationId}`);
+  if (customer) meta.append(customerText("span", "customer", `Signed-in customer: ${customer}`));
 }
 
 const WHO_ANSWERS = {
@@ -288,6 +297,7 @@ async function start() {
     desk.hidden = false;
     signOut.hidden = false;
     goLive();
+    document.dispatchEvent(new CustomEvent("helpline:signed-in", { detail: { api } }));
   } catch (error) {
     if (error instanceof AuthError) showLogin(error.message);
     else showLogin(`Couldn't load tickets: ${error.message}`);
