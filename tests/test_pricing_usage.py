@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy import text
 
 from helpline.assistant import Assistant
 from helpline.config import ConfigError, Settings
@@ -380,3 +381,18 @@ def test_the_agents_page_shows_what_a_conversation_cost(served: LiveServer) -> N
             expect(cost).to_contain_text("tokens in (0 cached)")
         finally:
             browser.close()
+
+
+def test_a_deleted_conversation_keeps_its_cost_and_forgets_its_note(store: Store) -> None:
+    from helpline.store.usage import ReplyUsage
+
+    conversation_id = store.conversations.create()
+    reply = ReplyUsage("grok-4.3", 1_000, 200, 50, cost_usd=0.002, context_note="Ticket #7")
+    store.usage.record(conversation_id, [reply])
+    assert store.conversations.delete(conversation_id)
+    assert store.usage.for_conversation(conversation_id).replies == 0
+    (day,) = store.usage.by_day_and_model()
+    assert (day.replies, day.prompt_tokens, day.cost_usd) == (1, 1_000, pytest.approx(0.002))
+    with store.engine.connect() as connection:
+        notes = connection.execute(text("SELECT context_note FROM turn_usage")).scalars().all()
+    assert notes == [None]

@@ -37,6 +37,7 @@ from helpline.store.tables import (
     StoredMessage,
     StoredReceipt,
     Ticket,
+    TurnUsage,
     utcnow,
 )
 
@@ -263,7 +264,7 @@ class Conversations:
 
     def delete(self, conversation_id: str) -> bool:
         """Forget a conversation at the customer's request: its messages, images and receipts
-        go; tickets filed from it keep their number, category, amount and status (refunds are
+        go; what its model replies cost stays in the totals; tickets filed from it keep their number, category, amount and status (refunds are
         business records) but lose the customer's name and words. False if there was none."""
         with Session(self._engine) as session, session.begin():
             if session.get(Conversation, conversation_id) is None:
@@ -280,6 +281,11 @@ class Conversations:
                     tool_call_id=None,  # idempotency ends with the conversation it served
                     updated_at=utcnow(),
                 )
+            )
+            session.execute(
+                update(TurnUsage)
+                .where(TurnUsage.conversation_id == conversation_id)
+                .values(conversation_id=None, context_note=None)  # cost stays, words go
             )
             session.execute(delete(Conversation).where(Conversation.id == conversation_id))
         return True

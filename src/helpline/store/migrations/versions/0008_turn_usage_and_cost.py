@@ -18,7 +18,7 @@ def upgrade() -> None:
     op.create_table(
         "turn_usage",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("conversation_id", sa.String(length=32), nullable=False),
+        sa.Column("conversation_id", sa.String(length=32), nullable=True),
         sa.Column("model", sa.String(length=200), nullable=False),
         sa.Column("prompt_tokens", sa.Integer(), nullable=False),
         sa.Column("cached_tokens", sa.Integer(), nullable=False),
@@ -28,7 +28,7 @@ def upgrade() -> None:
         sa.Column("left_out", sa.Integer(), nullable=False),
         sa.Column("context_note", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["conversation_id"], ["conversations.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["conversation_id"], ["conversations.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("turn_usage", schema=None) as batch_op:
