@@ -32,7 +32,7 @@ from helpline.models.base import (
     Usage,
 )
 from helpline.models.openai_compat import OpenAICompatModel
-from helpline.models.openai_responses import ResponsesModel
+from helpline.models.openai_responses import ResponsesModel, last_request
 from helpline.receipts.vision import read_receipt_with_model
 from helpline.store import Store
 from helpline.support.tickets import create_customer_ticket
@@ -470,6 +470,8 @@ async def test_the_same_scenario_gives_the_same_conversation_on_both_api_styles(
         b.get("previous_response_id") for b in sent
     ]
     assert [i["type"] for i in sent[2]["input"]] == ["function_call_output"]
+    assert last_request(responses["messages"]) == {"input": sent[3]["input"]}
+    assert last_request(chat["messages"]) is None
     assert chat_messages(sent[3]["input"]) == [
         {k: v for k, v in m.items() if k != "name"} for m in chat["messages"][:-1]
     ]
@@ -514,12 +516,18 @@ def test_chat_transcript_and_delete_on_the_responses_api(
     assert "Thanks Omar! Ticket #1 created for Omar is on its way" in chat.stdout
 
     shown = json.loads(_helpline(env, "transcript", "--json").stdout)
-    transcript = shown["messages"] if isinstance(shown, dict) else shown
+    transcript = shown["messages"]
     answers = [m for m in transcript if m["role"] == "assistant"]
     assert [m["response_id"] for m in answers] == list(fake.stored)
     assert [m.get("previous_response_id") for m in answers] == [
         r.body.get("previous_response_id") for r in fake.requests
     ]
+    last = fake.requests[-1].body  # the transcript shows exactly what was sent
+    assert shown["responses_request"] == {
+        "previous_response_id": last["previous_response_id"],
+        "input": last["input"],
+    }
+    assert [i["type"] for i in last["input"]] == ["function_call_output"]
 
     conversation = chat.stderr.split("--conversation ")[1].split()[0]
     deleted = _helpline(env, "conversations", "delete", conversation, "--json")

@@ -19,12 +19,17 @@ class Transcript:
     usage: UsageTotals
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        shown = {
             "conversation_id": self.conversation_id,
             "messages": self.messages,
             "left_out": self.left_out,
             "usage": self.usage.as_dict(),
         }
+        from helpline.models.openai_responses import last_request
+
+        if (sent := last_request(self.messages)) is not None:
+            shown["responses_request"] = sent  # the Responses API's input items, as sent
+        return shown
 
 
 def read_transcript(store: Store, conversation_id: str) -> Transcript:
