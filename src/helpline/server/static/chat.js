@@ -3,6 +3,7 @@
 import { errorMessage, fetchStoredImage } from "./common.js";
 import { ConversationView, loadToolLabels } from "./conversation.js";
 import { followLive } from "./live.js";
+import { offerRatingAfter } from "./rating.js";
 
 const STORAGE_KEY = "helpline.conversation";
 const MAX_UPLOAD = 10 * 1024 * 1024;
@@ -246,6 +247,7 @@ async function send() {
     // The answer may have handed the conversation to a person, or it is with one already:
     // then show it as stored, with whatever they wrote while this answer streamed.
     catchUp((conversation) => conversation.status === "waiting_for_agent");
+    offerRatingAfter(text);
   }
 }
 
