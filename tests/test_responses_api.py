@@ -498,25 +498,48 @@ def test_doctor_says_which_api_style_is_in_use() -> None:
     assert _api_style_check(Settings()) is None  # the offline assistant speaks no API
 
 
-def test_chat_transcript_and_delete_on_the_responses_api(
-    fake: FakeResponses, tmp_path: Path
-) -> None:
+def _cli_env(base_url: str, style: str, database: Path) -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("HELPLINE_", "XAI_"))}
-    env = {
+    return {
         **clean,
-        "HELPLINE_BASE_URL": fake.base_url,
-        "HELPLINE_API_STYLE": "responses",
+        "HELPLINE_BASE_URL": base_url,
+        "HELPLINE_API_STYLE": style,
         "HELPLINE_MODEL": "fake-model",
-        "HELPLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "HELPLINE_DATABASE_URL": f"sqlite:///{database}",
         "NO_COLOR": "1",
     }
-    _scenario_script(fake)
+
+
+def _cli_scenario(env: dict[str, str]) -> tuple[str, dict[str, Any], list[Any]]:
+    """``helpline chat`` through the seed conversation; the conversation's id, its
+    transcript (--json) and the tickets (--json, without their times)."""
     chat = _helpline(env, "chat", stdin="I can't log in\nOmar\nexit\n")
     assert chat.returncode == 0, chat.stderr
     assert "Thanks Omar! Ticket #1 created for Omar is on its way" in chat.stdout
-
     shown = json.loads(_helpline(env, "transcript", "--json").stdout)
+    tickets = json.loads(_helpline(env, "tickets", "list", "--json").stdout)
+    for ticket in tickets:
+        for key in ("created_at", "updated_at", "conversation_id"):
+            ticket.pop(key)
+    return chat.stderr.split("--conversation ")[1].split()[0], shown, tickets
+
+
+def test_the_command_line_gives_the_same_transcripts_and_tickets_on_both_api_styles(
+    fake: FakeResponses, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    _scenario_script(fake_openai)
+    _scenario_script(fake)
+    _, chat_shown, chat_tickets = _cli_scenario(
+        _cli_env(fake_openai.base_url, "chat", tmp_path / "chat.db")
+    )
+    env = _cli_env(fake.base_url, "responses", tmp_path / "responses.db")
+    conversation, shown, tickets = _cli_scenario(env)
+
+    assert tickets == chat_tickets and len(tickets) == 1
     transcript = shown["messages"]
+    assert _without_provider_keys(transcript) == chat_shown["messages"]
+    assert fake_openai.requests[-1].body["messages"] == chat_shown["messages"][:-1]
+    assert "responses_request" not in chat_shown
     answers = [m for m in transcript if m["role"] == "assistant"]
     assert [m["response_id"] for m in answers] == list(fake.stored)
     assert [m.get("previous_response_id") for m in answers] == [
@@ -529,7 +552,6 @@ def test_chat_transcript_and_delete_on_the_responses_api(
     }
     assert [i["type"] for i in last["input"]] == ["function_call_output"]
 
-    conversation = chat.stderr.split("--conversation ")[1].split()[0]
     deleted = _helpline(env, "conversations", "delete", conversation, "--json")
     assert deleted.returncode == 0, deleted.stderr
     assert sorted(fake.deleted) == sorted(m["response_id"] for m in answers)
