@@ -182,5 +182,14 @@ async def test_an_agent_reply_through_one_process_reaches_a_page_open_on_another
                     elapsed = time.monotonic() - started
                     assert event.data["text"] == text
                     assert elapsed < 1, f"{elapsed:.2f} s"
+                # Stopping a node ends its streams at once (pages reconnect elsewhere),
+                # rather than holding the shutdown until they close.
+                stopping = time.monotonic()
+                other.process.terminate()
+                with pytest.raises(StopAsyncIteration):
+                    await asyncio.wait_for(anext(events), 5)
+            await asyncio.to_thread(other.process.wait, 10)
+            assert time.monotonic() - stopping < 5
+            assert "Application shutdown complete" in other.output()
     finally:
         other.stop()
