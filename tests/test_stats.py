@@ -336,6 +336,10 @@ def test_the_stats_endpoint_serves_the_numbers_to_agents(store: Store, server: L
     comments = [(r["conversation_id"], r["score"]) for r in body["recent_ratings"]]
     assert sorted(comments) == [("c1", 5), ("c3", 2), ("c5", 4)]
 
+    _ana, ana_key = store.agents.add("Ana")
+    by_agent = httpx.get(url, headers={"Authorization": f"Bearer {ana_key}"})
+    assert by_agent.status_code == 200 and by_agent.json()["conversations"] == 9
+
     assert httpx.get(url).status_code == 401
     assert httpx.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 403
     bad = httpx.get(url, params={"since": "yesterday"}, headers=agent)

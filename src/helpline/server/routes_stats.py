@@ -1,4 +1,5 @@
-"""The support desk's numbers for the agents' dashboard: one JSON document, agent key only."""
+"""The support desk's numbers for the agents' dashboard: one JSON document, for an agent's key
+or the admin key."""
 
 from __future__ import annotations
 
@@ -6,27 +7,16 @@ import dataclasses
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
-from helpline.server.auth import require_admin
-from helpline.server.state import (
-    ServerState,
-    limit_client,
-    limiting_failed_auth,
-    server_state,
-    state_of,
-)
+from helpline.server.desk_auth import desk_agent
+from helpline.server.state import ServerState, limit_client, server_state
 
 RECENT_RATINGS = 10
 
 
-async def _agent(request: Request) -> None:
-    with limiting_failed_auth(request):
-        require_admin(request, state_of(request).settings.admin_key)
-
-
 router = APIRouter(
-    prefix="/api/stats", tags=["stats"], dependencies=[Depends(limit_client), Depends(_agent)]
+    prefix="/api/stats", tags=["stats"], dependencies=[Depends(limit_client), Depends(desk_agent)]
 )
 State = Annotated[ServerState, Depends(server_state)]
 
