@@ -41,10 +41,13 @@ DESCRIPTION = """\
 Customer chat with streamed answers (server-sent events) and the agents' tickets API.
 
 Customers authenticate with the bearer token `POST /api/conversations` returns; agents with
-`HELPLINE_ADMIN_KEY`. Errors are `{"error": {"message": ...}}`. Rate limits are per worker
-process: a client address and a conversation each have a token bucket; over it, `429` with
-`Retry-After`. After 10 failed sign-ins (wrong admin key or token) an address gets `429` on
-every protected endpoint until its bucket refills (one try per 10 s).
+`HELPLINE_ADMIN_KEY`. Errors are `{"error": {"message": ...}}`. A client address and a
+conversation each have a token bucket (`HELPLINE_RATE_LIMITS`), shared by every worker and
+machine through Redis when `HELPLINE_REDIS_URL` is set, per worker process otherwise; over
+it, `429` with `Retry-After`. After 10 failed sign-ins (wrong admin key or token) an address
+gets `429` on every protected endpoint until its bucket refills (one try per 10 s).
+Open pages follow a conversation live at `GET /api/conversations/{id}/events` (agents: every
+conversation at `GET /api/events`): server-sent events resumable with `Last-Event-ID`.
 """
 
 
