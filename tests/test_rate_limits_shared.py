@@ -118,3 +118,17 @@ def test_when_redis_goes_away_limits_stay_per_process_with_one_warning(
             warnings = [r for r in caplog.records if "does not answer" in r.getMessage()]
             assert len(warnings) == 2  # one from each server, not one per request
             assert "rate limits are per process" in warnings[0].getMessage()
+
+
+def test_forwarded_addresses_count_only_from_trusted_proxies(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    database = sqlite_store.engine.url.render_as_string(hide_password=False)
+    flags = ("--rate-limits", "client=2:0.01", "--forwarded-allow-ips", "192.0.2.1")
+    with nodes(tmp_path, database, {}, 1, *flags) as (node,):
+        # Loopback is not the trusted proxy here: each claimed address is the same client.
+        claimed = [
+            new_conversation(node.url, **{"X-Forwarded-For": f"203.0.113.{n}"}).status_code
+            for n in range(3)
+        ]
+    assert claimed == [201, 201, 429]
