@@ -52,6 +52,8 @@ from helpline.models.http_stream import (
 
 _log = logging.getLogger("helpline")
 CHAIN_GONE_CODE = "previous_response_not_found"
+_DELETES_AT_ONCE = 8
+"""Stored responses deleted at the same time (a long conversation has hundreds)."""
 _NEW_INPUT_ROLES = frozenset({"user", "tool"})
 _INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
@@ -239,10 +241,14 @@ class ResponsesModel(StreamingHTTPModel):
         """Delete stored responses at the provider (a conversation was deleted); how many
         were deleted or already gone. A failure is logged, never raised."""
         session = self._session_for_this_loop()
+        at_once = asyncio.Semaphore(_DELETES_AT_ONCE)
 
         async def delete(response_id: str) -> bool:
             try:
-                async with session.delete(f"{self.base_url}/responses/{response_id}") as answer:
+                async with (
+                    at_once,
+                    session.delete(f"{self.base_url}/responses/{response_id}") as answer,
+                ):
                     if answer.status in (200, 204, 404):
                         return True
                     detail = (await answer.text())[:300]
@@ -473,7 +479,7 @@ def _read_usage(raw: object) -> Usage:
 
 
 async def forget_conversation_responses(
-    model: object, messages: list[dict[str, Any]], *, timeout: float = 10.0
+    model: object, messages: list[dict[str, Any]], *, timeout: float = 30.0
 ) -> int:
     """Delete a deleted conversation's responses where ``model`` stores them, within
     ``timeout`` seconds (0 when its backend stores none). Never raises: the conversation is
