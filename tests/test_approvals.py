@@ -197,7 +197,9 @@ async def test_an_approval_after_the_customer_left_or_deleted_the_chat(desk: Des
     # the customer closed the page long ago: the note waits in their chat
     assert desk.approve("Dan", first["approval_id"]).customer_told
     assert "approved" in left.last_message()["content"]
-    desk.store.conversations.delete(gone.conversation_id)
+    desk.delete_conversation("Dan", gone.conversation_id)
+    forgotten = desk.store.approvals.get(second["approval_id"])
+    assert forgotten is not None and "arrived cold" not in str(forgotten.refunds)
     decision = desk.approve("Dan", second["approval_id"])
     assert decision.approval.status == "approved" and not decision.customer_told
     assert decision.approval.conversation_id is None

@@ -111,7 +111,9 @@ class Desk:
         raise DeskError(f"Unknown status {status!r}: use {ACTIVE} or {WAITING_FOR_AGENT}.")
 
     def delete_conversation(self, agent: str, conversation_id: str) -> None:
-        """Forget a conversation at the customer's request (tickets and refunds stay)."""
+        """Forget a conversation at the customer's request (tickets and refunds stay, without
+        the customer's words)."""
+        self.store.approvals.forget_customer_words(conversation_id)
         if not self.store.conversations.delete(conversation_id):
             raise NotFound(f"There is no conversation {conversation_id!r}. Check the id.")
         self.store.audit.record(agent, "delete_conversation", conversation_id=conversation_id)

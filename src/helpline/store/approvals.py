@@ -28,6 +28,7 @@ REJECTED = "rejected"
 FAILED = "failed"
 """Approved, but the order system refused to record it (e.g. refunded meanwhile)."""
 APPROVAL_STATUSES = (PENDING, APPROVING, APPROVED, REJECTED, FAILED)
+FORGOTTEN_REASON = "(The conversation was deleted at the customer's request.)"
 
 
 @dataclass(frozen=True)
@@ -234,6 +235,17 @@ class Approvals:
             session.flush()
             _announce(session, row)
             return _info(row)
+
+    def forget_customer_words(self, conversation_id: str) -> None:
+        """Before a conversation is deleted: its approvals keep the amounts and items (refunds
+        are business records) but lose the reasons the customer gave."""
+        with Session(self._engine) as session, session.begin():
+            rows = session.scalars(
+                select(StoredApproval).where(StoredApproval.conversation_id == conversation_id)
+            )
+            for row in rows:
+                items = [{**item, "reason": FORGOTTEN_REASON} for item in row.refunds["items"]]
+                row.refunds = {"items": items}
 
     def release(self, approval_id: int, agent: str) -> None:
         """Put ``agent``'s claim back in the queue (recording it broke; nothing was paid)."""
