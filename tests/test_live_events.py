@@ -55,6 +55,8 @@ async def stream(
         events = aiter_sse(response)
         ready = await anext(events)
         assert ready.event == "ready"
+        if last_event_id is not None:  # the stream goes on from where the page was
+            assert ready.data["last_event_id"] == last_event_id
         yield events
 
 

@@ -29,6 +29,8 @@ class Subscription:
 
     def __init__(self, conversation_id: str | None, after: int) -> None:
         self.conversation_id = conversation_id
+        self.after = after
+        """Where the stream resumes from: a page that reconnects at once sends it back."""
         self.last_id = after
         self._pending: list[ConversationEvent] = []
         self._arrived = asyncio.Event()

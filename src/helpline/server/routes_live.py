@@ -151,8 +151,8 @@ class LiveStream(Response):
         left = asyncio.ensure_future(_client_leaves(receive))
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            ready = {"last_event_id": subscription.last_id}
-            opening = b"retry: %d\n" % RECONNECT_MS + _with_id(subscription.last_id, "ready", ready)
+            ready = {"last_event_id": subscription.after}  # the events after it follow
+            opening = b"retry: %d\n" % RECONNECT_MS + _with_id(subscription.after, "ready", ready)
             await _body(send, opening + b"".join(_encode(e) for e in subscription.take()))
             while not subscription.closed:
                 arrived = asyncio.ensure_future(subscription.wait())
