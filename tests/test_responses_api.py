@@ -603,6 +603,10 @@ def test_the_server_deletes_a_conversations_stored_responses(
             assert answer.status_code == 200 and "Hello" in answer.text
         kept = list(fake.stored)
         assert len(kept) == 2 and fake.requests[1].body["previous_response_id"] == kept[0]
+        customer = httpx.get(url, headers={"Authorization": f"Bearer {created['token']}"})
+        agent = httpx.get(url, headers={"Authorization": "Bearer admin-secret"})
+        assert kept[1] not in customer.text and "response_id" not in customer.text
+        assert kept[1] in agent.text  # the desk sees exactly what was stored
         deleted = httpx.delete(url, headers={"Authorization": "Bearer admin-secret"})
     assert deleted.status_code == 204
     assert fake.deleted == kept and fake.stored == {}

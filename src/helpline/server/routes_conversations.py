@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from helpline.desk import DeskError
-from helpline.messages import UserMessage
+from helpline.messages import PROVIDER_KEYS, UserMessage
 from helpline.models.openai_responses import forget_conversation_responses
 from helpline.server.auth import Caller, bearer, check_conversation_access, is_admin, new_token
 from helpline.server.customers import (
@@ -36,6 +36,7 @@ from helpline.server.sse import EventStream
 from helpline.server.state import ServerState, limit_client, limiting_failed_auth, server_state
 from helpline.store import ConversationInfo
 from helpline.store.agents import is_agent_key
+from helpline.turns import TurnRefused, start_turn
 
 router = APIRouter(
     prefix="/api/conversations", tags=["conversations"], dependencies=[Depends(limit_client)]
@@ -49,6 +50,9 @@ State = Annotated[ServerState, Depends(server_state)]
 T = TypeVar("T")
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_REFUSED_STATUS = {"busy": 409, "unavailable": 503, "gone": 404}
+"""A message that was not stored: another is being answered, the database failed, deleted."""
+_RETRY_SOON = {"Retry-After": "5"}
 
 
 class Created(BaseModel):
@@ -184,8 +188,12 @@ async def send_message(
         )
         reference = record.reference
     message = UserMessage(content=incoming.content(reference))
-    events = state.assistant.run_turn(conversation_id, message)
-    return EventStream(events, headers=SSE_HEADERS)
+    try:
+        turn = await start_turn(state.assistant, conversation_id, message)
+    except TurnRefused as refused:  # not stored: the client sends it again
+        retry = None if refused.reason == "gone" else _RETRY_SOON  # gone stays gone
+        raise ApiError(_REFUSED_STATUS[refused.reason], refused.message, retry) from refused
+    return EventStream(turn, headers=SSE_HEADERS)
 
 
 class ReplyIn(BaseModel):
@@ -285,8 +293,15 @@ async def get_conversation(
 
 
 def visible(messages: list[dict[str, Any]], caller: Caller) -> list[dict[str, Any]]:
-    """What ``caller`` may see: customers don't see the system prompt."""
-    return messages if caller.admin else [m for m in messages if m.get("role") != "system"]
+    """What ``caller`` may see: customers see neither the system prompt nor the provider's
+    bookkeeping (response ids, sealed reasoning)."""
+    if caller.admin:
+        return messages
+    return [
+        {key: value for key, value in m.items() if key not in PROVIDER_KEYS}
+        for m in messages
+        if m.get("role") != "system"
+    ]
 
 
 @router.get(
