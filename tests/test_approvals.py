@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from helpline.desk import Conflict, Desk, DeskError, NeedsNamedAgent, NotFound
 from helpline.messages import ToolCall
-from helpline.store import Order, OrderItem, Refund, Store
+from helpline.store import Order, OrderItem, Refund, Store, VerifiedCustomer
 from helpline.store.agents import OPERATOR
 from helpline.store.tables import StoredApproval
 from helpline.support.approvals import approval_rules
@@ -49,11 +49,16 @@ def _order(order_id: str = "DD-1", **changes: Any) -> Order:
 class Customer:
     """The refund tool as the assistant calls it, in one conversation."""
 
-    def __init__(self, store: Store, profile: Profile | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        profile: Profile | None = None,
+        signed_in: VerifiedCustomer | None = None,
+    ) -> None:
         self.store = store
         self.toolset = Toolset(order_tools(profile or load_profile()))
         self.conversation_id = store.conversations.create(
-            messages=[{"role": "user", "content": "My pizza arrived cold"}]
+            messages=[{"role": "user", "content": "My pizza arrived cold"}], customer=signed_in
         )
         self.calls = 0
 
@@ -350,3 +355,17 @@ async def test_a_verified_owner_under_the_limit_is_paid_at_once(desk: Desk) -> N
     second = await customer.refund(["Coca-Cola 330ml"])
     assert second["awaiting_approval"] is True
     assert "has had a refund before" in second["message"]
+
+
+async def test_a_signed_in_owner_is_paid_at_once_under_the_limit(desk: Desk) -> None:
+    """The business signed Omar in: his first small refund needs nobody; a larger one waits
+    for the limit alone."""
+    omar = VerifiedCustomer(id="cust-1", email="Omar@Example.com", name="Omar Haddad")
+    customer = Customer(desk.store, signed_in=omar)
+    small = await customer.refund(["Garlic Bread"])
+    assert small["approved"] is True and small["amount_cents"] == 450
+    desk.store.orders.add(_order("DD-2"))
+    large = await customer.refund(["Family Pizza"], order_id="DD-2")
+    assert large["awaiting_approval"] is True
+    (waiting,) = desk.store.approvals.find(status="pending")
+    assert waiting.rules == ("over_limit",)

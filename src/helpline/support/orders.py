@@ -539,6 +539,5 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
 
 def _signed_in_as_owner(context: ToolContext, order: Order) -> bool:
     """Whether the business signed in the customer this order belongs to."""
-    customer = getattr(context, "customer", None)
-    email = getattr(customer, "email", None)
-    return isinstance(email, str) and email.casefold() == order.customer_email.casefold()
+    customer = context.customer
+    return customer is not None and customer.email.casefold() == order.customer_email.casefold()
