@@ -16,7 +16,7 @@ import os
 import re
 import secrets
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from helpline.models.offline_intents import (
     Intent,
     Reading,
     asked_for,
+    find_name,
     pick_choice,
     read_message,
     search_query,
@@ -272,10 +273,15 @@ class _Conversation:
         if not all(topic and topic in asked_text for topic in topics):
             return None
         picked = pick_choice(text, before.choices, topics, matcher)
+        named = find_name(text, True, self.book.known_words)
+        tickets = [c for c in before.choices if self.book.intents[c].leads_to == "problem"]
+        if picked is None and named and len(tickets) == 1:
+            picked = tickets[0]  # a name is only asked for a ticket
         if picked is None:
             return None
         spec = next(s for s in matcher.specs if s.name == picked)
-        return read_message(before.text, self.book, before.image_refs, chosen=spec)
+        reading = read_message(before.text, self.book, before.image_refs, chosen=spec)
+        return replace(reading, name=named[0]) if named else reading
 
     @property
     def latest(self) -> _Turn | None:
@@ -505,7 +511,7 @@ def _acknowledgement(goal: _Goal, book: Playbook) -> str:
     labels = [p for t in goal.turns for p in t.reading.problems]
     if not labels:
         return ""
-    return next((k.acknowledgement for k in book.problems if k.label == labels[-1]), "")
+    return next((k.acknowledgement for k in book.problems if k.label == labels[0]), "")
 
 
 def _heard(reading: Reading, book: Playbook) -> str:

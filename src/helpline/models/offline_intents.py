@@ -152,6 +152,20 @@ _FILLER = frozenset(
 )
 
 
+# Words of a vague problem ("I have an issue", "it doesn't work") that say nothing of what.
+_VAGUE = _FILLER | frozenset(
+    _words(
+        "problem problems issue issues not working work doesn't won't isn't does will broken "
+        "complain complaint terrible awful went wrong something thing stuff help"
+    )
+)
+
+
+def _says_what(norm: str) -> bool:
+    """Whether a vague problem names what is wrong ("registration won't work")."""
+    return any(w not in _VAGUE for w in re.findall(r"[\w'-]+", norm))
+
+
 def search_query(text: str, book: Playbook) -> str:
     """A few words for a help-centre search: the question's gist, or its content words."""
     norm = normalise(text, book)
@@ -385,6 +399,9 @@ _CASE_INTENTS = frozenset(
 # Small talk that closes a case is never read by meaning in answer to a question ("ok").
 _CLOSING = frozenset({"thanks", "goodbye"})
 _SMALL_TALK_INTENTS = frozenset({Intent.GREETING, Intent.THANKS, Intent.GOODBYE})
+# What the patterns say precisely (a kind of problem, "a real person", "where is my order"),
+# unlike a word such as "refund", which a policy question uses as much as a request.
+_PRECISE = frozenset({Intent.PROBLEM, Intent.HUMAN, Intent.ORDER})
 _LEADS_TO_INTENT = {
     "order": Intent.ORDER,
     "refund": Intent.REFUND,
@@ -442,7 +459,7 @@ def _agreeing(match: Match, intents: set[Intent], book: Playbook) -> IntentSpec:
     if second is None:
         return match.intent
     kinds = [_LEADS_TO_INTENT.get(book.behaviour(s).leads_to) for s in (match.intent, second)]
-    pointed = intents & _CASE_INTENTS
+    pointed = intents & _PRECISE
     return second if kinds[1] in pointed and kinds[0] not in pointed else match.intent
 
 
@@ -497,7 +514,9 @@ def read_message(
     if problems:
         intents.add(Intent.PROBLEM)
     words = _strip(text, spans, [*image_refs, *emails])
-    described = bool(problems) and (problems != (GENERIC_PROBLEM,) or len(words.split()) >= 6)
+    described = bool(problems) and (
+        problems != (GENERIC_PROBLEM,) or len(words.split()) >= 6 or _says_what(norm)
+    )
     if Asked.DETAILS in asked and not (intents - {Intent.PROBLEM}) and name is None and words:
         # The answer to "what happened?" is the problem, whatever words it uses.
         intents.add(Intent.PROBLEM)

@@ -163,7 +163,8 @@ _TEXT_SECTIONS = frozenset(
     {"replies", "questions", "prefaces", "no_tool", "results", "follow_ups", "errors"}
 )
 _GENERIC_PROBLEM = re.compile(
-    r"\bproblem\b|\bissue\b|\bnot working\b|\bdoesn't work\b|\bbroken\b|\bcomplain|"
+    r"\bproblem\b|\bissue\b|\bnot working\b|\b(?:doesn't|won't|isn't|does not|will not) work|"
+    r"\bstopped working\b|\bbroken\b|\bcomplain|"
     r"\bterrible\b|\bawful\b|\bwent wrong\b"
 )
 

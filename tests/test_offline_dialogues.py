@@ -1,0 +1,436 @@
+"""The offline assistant's dialogue rules, each tested as a class of many variants.
+
+A problem then a name files exactly one ticket, at the turn that gives the name, for that
+name; names are read in any form and non-names are refused; order numbers are read even
+glued to words; questions phrased as statements are answered from the help centre; two
+close intents get one short question; the menu says what it read. The second business
+(Voltcart) runs the same rules from its own profile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from helpline.messages import ToolCall
+from helpline.models.base import TextDelta, ToolCallReady
+from helpline.models.offline import OfflineModel
+from helpline.models.offline_intents import find_emails, find_name, find_order_ids, read_message
+from helpline.models.offline_profile import playbook_for
+from helpline.support.knowledge import HelpCenter
+from helpline.support.profile import DEFAULT_PROFILE, load_profile
+from tests.tool_stubs import TOOLS
+
+ELECTRONICS = DEFAULT_PROFILE.parent / "electronics"
+DISHDASH = OfflineModel(profile=DEFAULT_PROFILE)
+VOLTCART = OfflineModel(profile=ELECTRONICS)
+BOOK = playbook_for(DEFAULT_PROFILE.resolve())
+VOLTCART_BOOK = playbook_for(ELECTRONICS.resolve())
+
+
+def _reply(model: OfflineModel, messages: list[dict[str, Any]]) -> tuple[str, list[ToolCall]]:
+    async def run() -> tuple[str, list[ToolCall]]:
+        events = [e async for e in model.stream(messages, list(TOOLS.values()))]
+        text = "".join(e.text for e in events if isinstance(e, TextDelta))
+        return text, [e.call for e in events if isinstance(e, ToolCallReady)]
+
+    return asyncio.run(run())
+
+
+def _talk(model: OfflineModel, turns: list[str]) -> list[tuple[int, dict[str, Any]]]:
+    """Play the customer's turns; the tickets filed, with the turn each was filed at."""
+    messages: list[dict[str, Any]] = []
+    tickets = []
+    for index, turn in enumerate(turns):
+        messages.append({"role": "user", "content": turn})
+        for _ in range(3):  # a reply, the tools it calls, the reply to their results
+            text, calls = _reply(model, messages)
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": text,
+                    "tool_calls": [c.model_dump() for c in calls] or None,
+                }
+            )
+            if not calls:
+                break
+            for call in calls:
+                if call.function.name == "create_customer_ticket":
+                    tickets.append((index, json.loads(call.function.arguments)))
+                content = '{"id": 7}' if "ticket" in call.function.name else '{"results": []}'
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
+    return tickets
+
+
+# Names -------------------------------------------------------------------------------------
+
+NAMES = [
+    "Mei Ling",
+    "Ahmed",
+    "O'Brien",
+    "Li Wei",
+    "Sarah",
+    "José García",
+    "Anne-Marie Dubois",
+    "Nguyen Van An",
+    "Kofi Mensah",
+    "Björn",
+]
+# How a customer gives their name when asked; {} is the name.
+ANSWERS = [
+    "{}",
+    "my name is {}",
+    "My name's {}",
+    "I'm {}",
+    "i am {}",
+    "it's {}",
+    "its {}",
+    "it is {}",
+    "sure, it's {}",
+    "Sure it's {}",
+    "ok fine its {}",
+    "yes, {}",
+    "sure thing, {}",
+    "thanks, it's {}",
+    "name: {}",
+    "Name - {}",
+    "this is {}",
+    "{} here",
+    "call me {}",
+    "you can call me {}",
+    "my name? it's {}",
+    "sure, my name is {}",
+    "{}.",
+    "{}!",
+]
+
+
+@pytest.mark.parametrize("form", ANSWERS)
+def test_a_name_given_in_answer_is_read_in_any_form(form: str) -> None:
+    for name in NAMES:
+        found = find_name(form.format(name), True, BOOK.known_words)
+        assert found is not None and found[0] == name, (form, name, found)
+
+
+@pytest.mark.parametrize("form", ["{}", "it's {}", "my name is {}", "sure, it's {}"])
+def test_a_name_written_in_lower_or_upper_case_is_read_capitalised(form: str) -> None:
+    for name, written in [("Mei Ling", "mei ling"), ("Ahmed", "AHMED"), ("Li Wei", "li wei")]:
+        found = find_name(form.format(written), True, BOOK.known_words)
+        assert found is not None and found[0] == name, (form, written, found)
+
+
+NOT_NAMES = [
+    "sure, it's",
+    "sure",
+    "it's",
+    "I'm happy",
+    "I'm happy to help",
+    "I'm locked out",
+    "I'm not sure",
+    "I'm fine",
+    "I'm sorry, who?",
+    "yes",
+    "yes please",
+    "ok",
+    "ok thanks",
+    "okay",
+    "thanks",
+    "no that's all",
+    "I'm waiting",
+    "I'm still stuck",
+    "it's broken",
+    "it's the app",
+    "my order",
+    "refund",
+    "the password",
+    "help",
+]
+
+
+@pytest.mark.parametrize("text", NOT_NAMES)
+def test_words_that_are_not_names_are_refused(text: str) -> None:
+    assert find_name(text, True, BOOK.known_words) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("I'm locked out of my account, I'm Sarah", "Sarah"),
+        ("My name is Omar and I can't log in", "Omar"),
+        ("this is O'Brien, the app keeps crashing", "O'Brien"),
+        ("Hi, I'm Li Wei and my card was declined", "Li Wei"),
+        ("Omar here, I was charged twice", "Omar"),
+        ("name: Mei Ling. my food arrived cold", "Mei Ling"),
+        ("I was charged twice for one order, I'm Ahmed", "Ahmed"),
+    ],
+)
+def test_a_name_said_with_the_problem_is_read_unasked(text: str, name: str) -> None:
+    found = find_name(text, False, BOOK.known_words)
+    assert found is not None and found[0] == name
+
+
+@pytest.mark.parametrize("text", ["I'm hungry", "I'm locked out of my account", "I'm so upset"])
+def test_a_state_is_not_a_name_unasked(text: str) -> None:
+    assert find_name(text, False, BOOK.known_words) is None
+
+
+# A problem, then a name --------------------------------------------------------------------
+
+PROBLEMS = [
+    ("I can't log in", "log in"),
+    ("I'm locked out of my account", "locked out"),
+    ("I am not able to pay with my card", "pay with my card"),
+    ("the app keeps crashing", "crashing"),
+    ("my card was declined", "declined"),
+    ("I was charged twice for my order", "charged twice"),
+    ("The sign-up form keeps saying my email is invalid and won't let me register", "sign-up"),
+    ("my food arrived cold", "cold"),
+    ("my order is missing the fries", "missing the fries"),
+    ("the driver was rude to me", "rude"),
+    ("I never got the verification code", "verification code"),
+    ("my account got blocked", "blocked"),
+    ("payment failed at checkout", "payment failed"),
+    ("the app shows a blank screen", "blank screen"),
+    ("registration won't work", "registration"),
+]
+
+
+@pytest.mark.parametrize(("problem", "words"), PROBLEMS)
+def test_a_problem_asks_for_the_name_first(problem: str, words: str) -> None:
+    text, calls = _reply(DISHDASH, [{"role": "user", "content": problem}])
+    assert not calls
+    assert "your name" in text.lower() or "what happened" in text.lower(), text
+
+
+@pytest.mark.parametrize(("index", "problem", "words"), [(i, *p) for i, p in enumerate(PROBLEMS)])
+def test_a_problem_then_a_name_files_one_ticket_at_once(
+    index: int, problem: str, words: str
+) -> None:
+    """Each problem with a third of the answer forms (each form meets five problems)."""
+    for i, form in enumerate(ANSWERS[index % 3 :: 3]):
+        name = NAMES[i % len(NAMES)]
+        tickets = _talk(DISHDASH, [problem, form.format(name)])
+        assert len(tickets) == 1, (problem, form, name, tickets)
+        turn, arguments = tickets[0]
+        assert (turn, arguments["name"]) == (1, name), (problem, form, tickets)
+        assert words.lower() in arguments["issue"].lower()
+
+
+@pytest.mark.parametrize("filler", ["sure, it's", "I'm happy", "I'm not sure", "ok", "sure"])
+def test_a_non_name_in_between_files_nothing_until_the_name(filler: str) -> None:
+    for problem, _ in PROBLEMS[:6]:
+        tickets = _talk(DISHDASH, [problem, filler, "Kofi Mensah"])
+        assert [(t, a["name"]) for t, a in tickets] == [(2, "Kofi Mensah")], (problem, filler)
+
+
+@pytest.mark.parametrize("after", ["yes", "ok", "thanks", "yes please", "great"])
+def test_a_name_with_the_problem_files_at_once_and_an_answer_adds_none(after: str) -> None:
+    for problem, _ in PROBLEMS[:6]:
+        tickets = _talk(DISHDASH, [f"{problem}, I'm Sarah", after])
+        assert [(t, a["name"]) for t, a in tickets] == [(0, "Sarah")], (problem, after)
+
+
+def test_the_quoted_conversations() -> None:
+    assert [
+        (t, a["name"])
+        for t, a in _talk(DISHDASH, ["I'm locked out of my account, I'm Sarah", "yes"])
+    ] == [(0, "Sarah")]
+    assert [
+        (t, a["name"]) for t, a in _talk(DISHDASH, ["I am not able to pay with my card", "Ahmed"])
+    ] == [(1, "Ahmed")]
+    assert [
+        (t, a["name"])
+        for t, a in _talk(DISHDASH, ["I'm locked out of my account", "sure, it's Mei Ling"])
+    ] == [(1, "Mei Ling")]
+
+
+# Order numbers and email addresses ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "order_id"),
+    [
+        ("want help seeing orderDD-56501 current status", "DD-56501"),
+        ("where is DD-56501", "DD-56501"),
+        ("where is dd-56501?", "DD-56501"),
+        ("status of dd56501 please", "DD-56501"),
+        ("order#DD-56501 is late", "DD-56501"),
+        ("(DD-56501)", "DD-56501"),
+        ("my orderdd56501 never came", "DD-56501"),
+        ("order number 56501", "56501"),
+        ("order no. 56501", "56501"),
+        ("order #56501", "56501"),
+        ("it's order 56501.", "56501"),
+    ],
+)
+def test_an_order_number_is_read_however_it_is_written(text: str, order_id: str) -> None:
+    assert find_order_ids(text, BOOK) == (order_id,)
+
+
+def test_the_business_s_own_order_format_is_read() -> None:
+    assert find_order_ids("where is vc204511", VOLTCART_BOOK) == ("VC-204511",)
+    assert find_order_ids("refund forVC-204511 please", VOLTCART_BOOK) == ("VC-204511",)
+    assert find_order_ids("where is vc204511", BOOK) == ()
+
+
+@pytest.mark.parametrize(
+    "text", ["I want to see the invoice #00108", "invoice#00108 is wrong", "about #00108"]
+)
+def test_an_invoice_number_is_noticed_but_is_no_order(text: str) -> None:
+    assert find_order_ids(text, BOOK) == ()
+    _, calls = _reply(DISHDASH, [{"role": "user", "content": text}])
+    assert [c.function.name for c in calls] != ["lookup_order"]
+
+
+@pytest.mark.parametrize(
+    ("text", "email"),
+    [
+        ("omar@example.com", "omar@example.com"),
+        ("it's Omar.Haddad+food@mail.co.uk.", "Omar.Haddad+food@mail.co.uk"),
+        ("(sarah_k@mail.com)", "sarah_k@mail.com"),
+        ("email:li.wei@example.org, order DD-10234", "li.wei@example.org"),
+        ("MY EMAIL IS OMAR@EXAMPLE.COM", "OMAR@EXAMPLE.COM"),
+    ],
+)
+def test_an_email_address_is_read_as_written(text: str, email: str) -> None:
+    assert find_emails(text) == (email,)
+
+
+def test_an_order_number_and_email_open_the_order() -> None:
+    for text in [
+        "where is orderDD-56501? omar@example.com",
+        "status of dd56501, my email is omar@example.com",
+    ]:
+        _, calls = _reply(DISHDASH, [{"role": "user", "content": text}])
+        assert [c.function.name for c in calls] == ["lookup_order"], text
+        assert json.loads(calls[0].function.arguments) == {
+            "order_id": "DD-56501",
+            "email": "omar@example.com",
+        }
+
+
+# Questions phrased as statements ------------------------------------------------------------
+
+HOW_TO = [
+    ("I want to see your refund policy", "refund-policy"),
+    ("information about creating an account", "creating-an-account"),
+    ("I'd like to know about delivery areas", "delivery-areas"),
+    ("tell me about your payment methods", "payment-methods"),
+    ("I need info on invoices", "invoices"),
+    ("I want to know how to delete my account", "privacy-and-data-deletion"),
+    ("I would like to know how to change my delivery address", "delivery-address"),
+    ("details about your newsletter please", "newsletter"),
+]
+
+
+@pytest.mark.parametrize(("text", "article"), HOW_TO)
+def test_a_question_phrased_as_a_statement_is_answered_from_its_article(
+    text: str, article: str
+) -> None:
+    _, calls = _reply(DISHDASH, [{"role": "user", "content": text}])
+    assert [c.function.name for c in calls] == ["search_help_center"], text
+    query = json.loads(calls[0].function.arguments)["query"]
+    centre = HelpCenter(load_profile(DEFAULT_PROFILE).articles)
+    assert centre.search(query, k=1)[0].article_id == article
+
+
+@pytest.mark.parametrize("folder", [DEFAULT_PROFILE, ELECTRONICS])
+def test_every_intent_leads_somewhere_and_its_search_finds_its_article(folder: Any) -> None:
+    from helpline.understanding.intents import read_intents
+
+    book = playbook_for(folder.resolve())
+    specs, _ = read_intents(folder / "intents.toml")
+    assert {s.name for s in specs} <= set(book.intents), "intents without behaviour"
+    centre = HelpCenter(load_profile(folder).articles)
+    for name, behaviour in book.intents.items():
+        if behaviour.article:
+            query = behaviour.query or behaviour.article.replace("-", " ")
+            assert centre.search(query, k=1)[0].article_id == behaviour.article, name
+
+
+# Two close intents; nothing close ------------------------------------------------------------
+
+
+def test_two_close_intents_get_one_question_naming_both_and_the_answer_picks_one() -> None:
+    line = {"role": "user", "content": "cancel my account"}
+    margin = BOOK.clarify_margin
+    BOOK.clarify_margin = 2.0  # a profile that asks whenever two intents lead apart
+    try:
+        choices = read_message(line["content"], BOOK, matcher=DISHDASH.matcher).choices
+        assert choices is not None
+        first, second = (BOOK.intents[c] for c in choices)
+        question, calls = _reply(DISHDASH, [line])
+        assert not calls and question.count("?") == 1
+        assert f"{first.topic}, or {second.topic}?" in question
+        for answer, picked in [
+            ("the first", first),
+            ("the second one", second),
+            (str(second.topic), second),
+            (str(first.topic), first),
+        ]:
+            messages = [line, {"role": "assistant", "content": question}]
+            text, calls = _reply(DISHDASH, [*messages, {"role": "user", "content": answer}])
+            assert "Just to be sure" not in text, answer
+            if picked.leads_to == "article":
+                query = picked.query or str(picked.article).replace("-", " ")
+                assert [json.loads(c.function.arguments) for c in calls] == [{"query": query}]
+    finally:
+        BOOK.clarify_margin = margin
+
+
+def test_the_clarifying_question_is_one_short_question_from_the_profile() -> None:
+    text = BOOK.text("replies", "clarify", first="a", second="b")
+    assert text.count("?") == 1 and len(text.split()) <= 12
+
+
+@pytest.mark.parametrize(
+    ("text", "heard"),
+    [("what's the weather like?", "weather"), ("tell me a joke about penguins", "penguins")],
+)
+def test_the_menu_says_what_it_read(text: str, heard: str) -> None:
+    reply, calls = _reply(DISHDASH, [{"role": "user", "content": text}])
+    assert not calls
+    assert heard in reply and "support assistant" in reply
+
+
+# The second business --------------------------------------------------------------------------
+
+VOLTCART_PROBLEMS = [
+    ("my laptop arrived with a cracked screen", "cracked screen"),
+    ("I can't log in to my Voltcart account", "log in"),
+    ("I was charged twice for my headphones", "charged twice"),
+    ("my card was declined at checkout", "declined"),
+]
+
+
+@pytest.mark.parametrize(("problem", "words"), VOLTCART_PROBLEMS)
+def test_voltcart_problem_then_name_files_one_ticket(problem: str, words: str) -> None:
+    for i, form in enumerate(ANSWERS[::3]):
+        name = NAMES[i % len(NAMES)]
+        tickets = _talk(VOLTCART, [problem, form.format(name)])
+        assert [(t, a["name"]) for t, a in tickets] == [(1, name)], (problem, form)
+        assert words in tickets[0][1]["issue"].lower()
+
+
+def test_voltcart_speaks_for_itself() -> None:
+    greeting, _ = _reply(VOLTCART, [{"role": "user", "content": "hello"}])
+    assert "returns, warranty" in greeting
+    asked, _ = _reply(VOLTCART, [{"role": "user", "content": "where is my order?"}])
+    assert "VC-204511" in asked and "DD-" not in asked
+    menu, _ = _reply(VOLTCART, [{"role": "user", "content": "what's the weather like?"}])
+    assert (
+        "Voltcart support assistant" in menu
+        and "deliveries, payments, account problems and receipts" not in menu
+    )
+    receipt = {"date": "2024-05-01", "items": [], "total_in_cents": 1999}
+    call = ToolCall.make("call_1", "analyze_receipt_image", '{"image_url": "image://r"}')
+    messages = [
+        {"role": "user", "content": "[Shared image: image://r]"},
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": "call_1", "content": json.dumps(receipt)},
+    ]
+    read, _ = _reply(VOLTCART, messages)
+    assert "£19.99" in read
