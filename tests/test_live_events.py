@@ -195,3 +195,24 @@ async def test_an_agent_reply_through_one_process_reaches_a_page_open_on_another
             assert "Application shutdown complete" in other.output()
     finally:
         other.stop()
+
+
+async def test_events_written_at_once_arrive_each_once_in_order_and_resume_exactly(
+    server: LiveServer, store: Store
+) -> None:
+    conversations = [store.conversations.create() for _ in range(6)]
+
+    def reply_often(conversation: str) -> None:
+        for number in range(8):
+            store.conversations.add_agent_reply(conversation, f"reply {number}")
+
+    async with stream(server.url, "/api/events", ADMIN) as events:
+        writers = [asyncio.to_thread(reply_often, c) for c in conversations]
+        await asyncio.gather(*writers)
+        received = [await next_event(events, within=5) for _ in range(48)]
+    stored = store.events.after(0)
+    assert [e.data["message_id"] for e in received] == [e.data["message_id"] for e in stored]
+    halfway = stored[23].id
+    async with stream(server.url, "/api/events", ADMIN, last_event_id=halfway) as events:
+        rest = [await next_event(events) for _ in range(24)]
+    assert [e.data["message_id"] for e in rest] == [e.data["message_id"] for e in stored[24:]]
