@@ -59,9 +59,8 @@ def _totals(result: SuiteResult) -> list[str]:
         wanted += f" and pass^{k} >= {suite.threshold_pass_k:.2f}"
     skipped = len(result.scenarios) - len(result.ran)
     verdict = "PASSED" if result.passed else "FAILED"
-    lines = [
-        f"pass^1 {result.pass_1:.3f} · pass^{k} {result.pass_k:.3f} · needs {wanted}: {verdict}"
-    ]
+    scores = f"pass^1 {result.pass_1:.3f}" + (f" · pass^{k} {result.pass_k:.3f}" if k > 1 else "")
+    lines = [f"{scores} · needs {wanted}: {verdict}"]
     if skipped:
         lines.append(f"{skipped} scenario(s) skipped")
     return lines
