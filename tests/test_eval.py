@@ -70,6 +70,11 @@ def test_a_broken_refund_rule_fails_the_suite_with_a_readable_report() -> None:
     assert "tool request_refund" in report
 
 
+@pytest.mark.parametrize("shipped", sorted((ROOT / "evals").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_suite_reads(shipped: Path) -> None:
+    assert load_suite(shipped).scenarios
+
+
 def test_repeated_runs_give_pass_1_and_pass_k_as_json(tmp_path: Path) -> None:
     suite = tmp_path / "suite.yaml"
     suite.write_text(
