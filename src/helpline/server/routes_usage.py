@@ -1,31 +1,20 @@
-"""What a conversation's model replies used and cost (admin key only), for the agents' page."""
+"""What a conversation's model replies used and cost (an agent's key or the admin key), for
+the agents' page."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path
 
-from helpline.server.auth import require_admin
+from helpline.server.desk_auth import desk_agent
 from helpline.server.errors import ApiError
-from helpline.server.state import (
-    ServerState,
-    limit_client,
-    limiting_failed_auth,
-    server_state,
-    state_of,
-)
-
-
-async def _admin(request: Request) -> None:
-    with limiting_failed_auth(request):
-        require_admin(request, state_of(request).settings.admin_key)
-
+from helpline.server.state import ServerState, limit_client, server_state
 
 router = APIRouter(
     prefix="/api/conversations",
     tags=["usage"],
-    dependencies=[Depends(limit_client), Depends(_admin)],
+    dependencies=[Depends(limit_client), Depends(desk_agent)],
 )
 State = Annotated[ServerState, Depends(server_state)]
 ConversationId = Annotated[
