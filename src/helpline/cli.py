@@ -138,6 +138,7 @@ async def _chat_loop(
     from helpline.events import TurnDone
     from helpline.messages import UserMessage
     from helpline.terminal import JsonLinesPrinter, LiveTurnPrinter, TurnPrinter
+    from helpline.turns import TurnRefused, start_turn
 
     interactive = sys.stdin.isatty()
     show_cost = not json_output and sys.stdout.isatty()  # a dim cost line per turn
@@ -173,7 +174,12 @@ async def _chat_loop(
             if not interactive and not json_output:
                 sys.stdout.write(f"You: {line}\n")
             printer.prefix()
-            async for event in assistant.run_turn(conversation_id, UserMessage(content=line)):
+            try:
+                turn = await start_turn(assistant, conversation_id, UserMessage(content=line))
+            except TurnRefused as refused:  # not stored: the customer types it again
+                printer.show(refused.event)
+                continue
+            async for event in turn:
                 printer.show(event)
                 if show_cost and isinstance(event, TurnDone):
                     status.print(f"[dim]{cli_usage.turn_cost_line(event)}[/]")

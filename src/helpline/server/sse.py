@@ -16,9 +16,8 @@ import orjson
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from helpline.assistant import TurnStream
 from helpline.events import TurnError, TurnEvent
-from helpline.server.errors import error_response
+from helpline.turns import Turn
 
 _log = logging.getLogger("helpline.server")
 
@@ -37,17 +36,13 @@ def encode(event: TurnEvent) -> bytes:
     return frame(event.name, event.data())
 
 
-_REFUSED_STATUS = {"busy": 409, "unavailable": 503, "gone": 404}
-_RETRY_SOON = {"Retry-After": "5"}
-
-
 class EventStream(Response):
-    """A turn's events as ``text/event-stream``, written from the request's own task.
+    """A started turn's events as ``text/event-stream``, written from the request's own task.
 
-    The stream starts once the customer's message is stored; a message the engine could not
-    store is an HTTP error instead (409 busy, 503 database failure, 404 deleted), so a client
-    knows to send it again. Leaner than Starlette's ``StreamingResponse``, which runs the
-    body in a task group beside a task that waits for the client to leave. A client that
+    The customer's message is stored by then (one that could not be was a ``TurnRefused``,
+    which the route answered with an HTTP error). Leaner than Starlette's
+    ``StreamingResponse``, which runs the body in a task group beside a task that waits for
+    the client to leave. A client that
     leaves never stops the turn (the engine runs it in its own task and stores every
     message); writes to its closed connection are dropped by the server, or raise, which
     ends this response.
@@ -56,7 +51,7 @@ class EventStream(Response):
     media_type = "text/event-stream"
 
     def __init__(
-        self, turn: TurnStream, status_code: int = 200, headers: Mapping[str, str] | None = None
+        self, turn: Turn, status_code: int = 200, headers: Mapping[str, str] | None = None
     ) -> None:
         self.turn = turn
         self.status_code = status_code
@@ -64,20 +59,11 @@ class EventStream(Response):
         self.init_headers(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        batches = self._batches()
-        first: list[TurnEvent] = await anext(batches, [])
-        refusal = first[0] if first and isinstance(first[0], TurnError) else None
-        if refusal is not None and refusal.refused is not None:
-            status = _REFUSED_STATUS[refusal.refused]
-            retry = None if refusal.refused == "gone" else _RETRY_SOON  # gone stays gone
-            await error_response(status, refusal.message, retry)(scope, receive, send)
-            return
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
         try:
-            await _write(send, first)
-            async for events in batches:
+            async for events in self._batches():
                 await _write(send, events)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
