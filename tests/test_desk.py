@@ -92,6 +92,13 @@ def test_agents_sign_in_with_their_own_keys(desk: Desk) -> None:
     assert tickets.status_code == 200
     read = desk.http.get(f"{desk.url}/api/conversations/{chat['id']}", headers=desk.as_agent("Dan"))
     assert read.status_code == 200
+    with desk.http.stream("GET", desk.url + "/api/events", headers=desk.as_agent("Dan")) as events:
+        assert events.status_code == 200  # the page's live stream of every conversation
+    # a removed agent's key stops working at once
+    temp = desk.store.agents.add("Temp")[1]
+    assert desk.store.agents.remove("temp") and not desk.store.agents.remove("Nobody")
+    gone = desk.http.get(desk.url + "/api/tickets", headers={"Authorization": f"Bearer {temp}"})
+    assert gone.status_code == 403
     # keys are stored only as their hashes
     with desk.store.engine.connect() as connection:
         stored = connection.execute(text("SELECT key_hash FROM agents")).scalars().all()

@@ -197,6 +197,20 @@ def agents_add(
     )
 
 
+@agents_app.command("remove")
+def agents_remove(
+    name: Annotated[str, typer.Argument(help="The agent's name.")],
+    database_url: DatabaseOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Remove an agent: their key stops working at once (what they did stays in the audit log)."""
+    from helpline.cli import _fail, _report
+
+    if not _store(database_url).agents.remove(name):
+        _fail(f"There is no agent called {name!r}. See them with `helpline agents list`.")
+    _report(json_output, {"removed": name}, f"Agent {name} removed; their key no longer works.")
+
+
 @agents_app.command("list")
 def agents_list(database_url: DatabaseOption = None, json_output: JsonOption = False) -> None:
     """The agents, by name (their keys are never shown again)."""

@@ -41,7 +41,7 @@ DESCRIPTION = """\
 Customer chat with streamed answers (server-sent events) and the agents' tickets API.
 
 Customers authenticate with the bearer token `POST /api/conversations` returns; agents with
-`HELPLINE_ADMIN_KEY`. Errors are `{"error": {"message": ...}}`. A client address and a
+their own keys (`helpline agents add NAME`), operators with `HELPLINE_ADMIN_KEY`. Errors are `{"error": {"message": ...}}`. A client address and a
 conversation each have a token bucket (`HELPLINE_RATE_LIMITS`), shared by every worker and
 machine through Redis when `HELPLINE_REDIS_URL` is set, per worker process otherwise; over
 it, `429` with `Retry-After`. After 10 failed sign-ins (wrong admin key or token) an address

@@ -93,6 +93,15 @@ class Agents:
             row = self._named(session, " ".join(name.split()))
             return detached(AgentInfo, row) if row else None
 
+    def remove(self, name: str) -> bool:
+        """Remove an agent: their key stops working at once. False if there was none."""
+        with Session(self._engine) as session, session.begin():
+            row = self._named(session, " ".join(name.split()))
+            if row is None:
+                return False
+            session.delete(row)
+        return True
+
     def all(self) -> list[AgentInfo]:
         with Session(self._engine) as session:
             rows = session.scalars(select(StoredAgent).order_by(StoredAgent.name))
