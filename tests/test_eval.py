@@ -101,6 +101,7 @@ scenarios:
         0.5,
         False,
     )
+    assert report["tokens"] > 0 and report["cost_usd"] == 0  # the offline assistant is free
     greets, wrong = report["scenarios"]
     assert (greets["passes"], greets["pass_k"], greets["first_failure"]) == (2, True, None)
     assert wrong["passes"] == 0

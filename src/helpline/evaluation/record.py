@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from helpline.store import Store
 from helpline.store.orders import StoredOrder, StoredRefund, as_utc
-from helpline.store.tables import StoredApproval, Ticket
+from helpline.store.tables import StoredApproval, Ticket, TurnUsage
 from helpline.tools import is_error_result
 
 
@@ -39,6 +39,8 @@ class RunRecord:
     orders: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     """The run could not finish (a model or engine failure)."""
+    tokens: int = 0
+    cost_usd: float = 0.0
 
     @property
     def replies(self) -> list[str]:
@@ -97,11 +99,19 @@ class RunRecord:
 
 
 def capture(store: Store, conversation_id: str, record: RunRecord) -> None:
-    """Fill ``record`` with the conversation and the database's tickets, refunds, orders."""
+    """Fill ``record`` with the conversation, what its model replies used and cost, and the
+    database's tickets, refunds, approvals and orders."""
     record.messages = store.conversations.messages(conversation_id)
     info = store.conversations.get(conversation_id)
     record.status = info.status if info else "deleted"
     with Session(store.engine) as session:
+        tokens, cost = session.execute(
+            select(
+                func.coalesce(func.sum(TurnUsage.prompt_tokens + TurnUsage.completion_tokens), 0),
+                func.coalesce(func.sum(TurnUsage.cost_usd), 0),
+            ).where(TurnUsage.conversation_id == conversation_id)
+        ).one()
+        record.tokens, record.cost_usd = int(tokens), float(cost or 0)
         record.tickets = [
             {
                 "name": t.name,

@@ -60,7 +60,10 @@ def _totals(result: SuiteResult) -> list[str]:
     skipped = len(result.scenarios) - len(result.ran)
     verdict = "PASSED" if result.passed else "FAILED"
     scores = f"pass^1 {result.pass_1:.3f}" + (f" · pass^{k} {result.pass_k:.3f}" if k > 1 else "")
-    lines = [f"{scores} · needs {wanted}: {verdict}"]
+    lines = [
+        f"{scores} · needs {wanted}: {verdict}",
+        f"model use: {result.tokens:,} tokens, ${result.cost_usd:.4f}",
+    ]
     if skipped:
         lines.append(f"{skipped} scenario(s) skipped")
     return lines
@@ -86,6 +89,8 @@ def json_report(result: SuiteResult) -> dict[str, Any]:
             "pass_k": s.pass_k,
             "skipped": s.skipped,
             "first_failure": None,
+            "tokens": sum(r.record.tokens for r in s.runs),
+            "cost_usd": sum(r.record.cost_usd for r in s.runs),
         }
         if failure is not None:
             run, check = failure
@@ -105,6 +110,8 @@ def json_report(result: SuiteResult) -> dict[str, Any]:
         "threshold": result.suite.threshold,
         "threshold_pass_k": result.suite.threshold_pass_k,
         "passed": result.passed,
+        "tokens": result.tokens,
+        "cost_usd": result.cost_usd,
         "scenarios": scenarios,
     }
 

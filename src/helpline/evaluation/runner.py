@@ -83,6 +83,14 @@ class SuiteResult:
         return sum(s.pass_k for s in ran) / len(ran) if ran else 0.0
 
     @property
+    def tokens(self) -> int:
+        return sum(r.record.tokens for s in self.scenarios for r in s.runs)
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(r.record.cost_usd for s in self.scenarios for r in s.runs)
+
+    @property
     def passed(self) -> bool:
         """The suite's thresholds are met."""
         if not self.ran or self.pass_1 < self.suite.threshold:
