@@ -18,6 +18,8 @@ from helpline.server.testing import LiveServer
 from helpline.store import Store
 from helpline.support import create_customer_ticket
 from tests.test_web_pages import ADMIN, browser  # noqa: F401  (the browser fixture)
+from tests.test_widget import ADMIN as WIDGET_ADMIN
+from tests.test_widget import Shop, Visit
 
 pytestmark = pytest.mark.browser
 
@@ -123,3 +125,35 @@ def test_the_agents_open_ticket_shows_the_customers_words_within_a_second(
         )
     finally:
         context.close()
+
+
+def test_the_widget_on_another_site_shows_an_agents_reply_within_a_second(
+    browser: Browser,  # noqa: F811
+    sqlite_store: Store,
+) -> None:
+    shop = Shop()
+    visit = Visit(browser)
+    try:
+        shop.serve(ScriptedModel(ScriptedModel.text("Happy to help.")), sqlite_store)
+        visit.context.add_init_script(NO_POLLING)
+        page = visit.open(shop.url())
+        visit.open_chat()
+        with page.expect_response(lambda response: response.url.endswith("/events")):
+            visit.say("Hello?")
+        visit.wait_for_answer()
+        conversation = sqlite_store.conversations.latest_id()
+        reply = httpx.post(
+            f"{shop.helpline}/api/conversations/{conversation}/replies",
+            headers={"Authorization": f"Bearer {WIDGET_ADMIN}"},
+            json={"text": "Ana from the shop here."},
+        )
+        assert reply.status_code == 201
+        sent = time.monotonic()
+        expect(page.locator(".message.agent .bubble").last).to_have_text(
+            "Ana from the shop here.", timeout=1000
+        )
+        assert time.monotonic() - sent < 1
+        assert visit.refused == []  # the site's CSP let the stream through
+    finally:
+        visit.context.close()
+        shop.close()

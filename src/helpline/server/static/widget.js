@@ -11,6 +11,7 @@
 
 import { el, errorMessage, fetchStoredImage } from "./common.js";
 import { ConversationView, loadToolLabels } from "./conversation.js";
+import { followLive } from "./live.js";
 
 const SCRIPT = document.currentScript ?? document.querySelector('script[src*="/widget.js"]');
 const BASE = SCRIPT ? SCRIPT.src.replace(/\/widget\.js(?:[?#].*)?$/, "") : "";
@@ -124,6 +125,9 @@ class Widget {
     this.shown = 0; // stored messages on screen, to notice the team's replies
     this.follower = null;
     this.followEvery = 0;
+    this.live = null; // the open conversation's live stream; polling only while it is closed
+    this.liveOpen = false;
+    this.liveFor = null;
     this.images = new Map();
     this.build();
     this.view = new ConversationView(this.log, { loadImage: (reference) => this.loadImage(reference) });
@@ -498,11 +502,35 @@ class Widget {
 
   follow(status, shown = this.shown) {
     this.shown = shown;
-    const every = this.session ? (status === "waiting_for_agent" ? FOLLOW_WITH_TEAM_MS : FOLLOW_MS) : 0;
+    this.goLive();
+    const every = this.session && !this.liveOpen ? (status === "waiting_for_agent" ? FOLLOW_WITH_TEAM_MS : FOLLOW_MS) : 0;
     if (every === this.followEvery) return;
     clearInterval(this.follower);
     this.follower = every ? setInterval(() => this.lookForReplies(), every) : null;
     this.followEvery = every;
+  }
+
+  /** Follows the open conversation live: the team's replies show the moment they are sent. */
+  goLive() {
+    const id = this.session?.id ?? null;
+    if (id === this.liveFor) return;
+    this.live?.close();
+    this.live = null;
+    this.liveOpen = false;
+    this.liveFor = id;
+    if (!id) return;
+    const look = () => this.lookForReplies();
+    this.live = followLive(`${BASE}/api/conversations/${id}/events`, this.credential(), {
+      onReady: () => {
+        this.liveOpen = true;
+        look(); // what happened while it was closed; this also stops the polling
+      },
+      onEvent: look,
+      onUnavailable: () => {
+        this.liveOpen = false;
+        look(); // and polls from now on
+      },
+    });
   }
 
   async lookForReplies(force = false) {
