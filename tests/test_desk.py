@@ -130,12 +130,19 @@ def test_every_action_is_audited_with_the_agents_name(desk: Desk) -> None:
         ("Dan", "hand_back"),
         ("operator", "ticket_status"),
     ]
+    # a reply to a chat the assistant has takes it over, and says so
+    taken = desk.http.post(conversation + "/replies", headers=dan, json={"text": "Dan here."})
+    assert taken.status_code == 201
+    log = desk.http.get(
+        desk.url + "/api/audit", params={"conversation_id": chat["id"]}, headers=dan
+    ).json()["entries"]
+    assert [(e["agent"], e["action"]) for e in log[4:]] == [("Dan", "take_over"), ("Dan", "reply")]
     assert log[1]["detail"] == {"message_id": reply.json()["message_id"]}
     assert desk.http.delete(conversation, headers=dan).status_code == 204
     after = desk.http.get(
         desk.url + "/api/audit", params={"conversation_id": chat["id"]}, headers=dan
     ).json()["entries"]
-    assert after[-1]["action"] == "delete_conversation" and len(after) == 5  # the log stays
+    assert after[-1]["action"] == "delete_conversation" and len(after) == 7  # the log stays
     empty = desk.http.post(conversation + "/replies", headers=mei, json={"text": "hello?"})
     assert empty.status_code == 404  # deleted: nothing to reply to, and nothing audited
 

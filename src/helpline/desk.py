@@ -21,6 +21,7 @@ from helpline.store import (
     AlreadyRefunded,
     ApprovalInfo,
     ConversationGone,
+    ConversationInfo,
     NothingLeftToRefund,
     Refund,
     Store,
@@ -84,11 +85,16 @@ class Desk:
         text = text.strip()
         if not text:
             raise DeskError("The reply is empty. Write what to tell the customer.")
-        self._conversation(conversation_id)
+        before = self._conversation(conversation_id)
         message_id = self.store.conversations.add_agent_reply(conversation_id, text)
         if message_id is None:
             raise Conflict(
                 "The assistant is answering the customer right now. Send the reply again in a moment."
+            )
+        if before.status != WAITING_FOR_AGENT:  # the reply took the chat over
+            status = {"status": WAITING_FOR_AGENT}
+            self.store.audit.record(
+                agent, "take_over", conversation_id=conversation_id, detail=status
             )
         self.store.audit.record(
             agent, "reply", conversation_id=conversation_id, detail={"message_id": message_id}
@@ -181,9 +187,11 @@ class Desk:
 
     # Helpers
 
-    def _conversation(self, conversation_id: str) -> None:
-        if self.store.conversations.get(conversation_id) is None:
+    def _conversation(self, conversation_id: str) -> ConversationInfo:
+        info = self.store.conversations.get(conversation_id)
+        if info is None:
             raise NotFound(f"There is no conversation {conversation_id!r}. Check the id.")
+        return info
 
     def _set_status(self, agent: str, conversation_id: str, status: str, action: str) -> str:
         self._conversation(conversation_id)
