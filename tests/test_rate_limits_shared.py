@@ -44,6 +44,11 @@ def test_a_bad_limit_is_refused_saying_what_to_write(value: str, says: str) -> N
         Settings(rate_limits=value)
 
 
+def test_a_redis_address_that_is_not_a_url_is_refused() -> None:
+    with pytest.raises(ConfigError, match="write it as a URL, such as redis://"):
+        Settings(redis_url="127.0.0.1:6379")
+
+
 def test_serve_refuses_bad_limits_before_starting(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         cli,

@@ -20,6 +20,9 @@ ApiStyle = Literal["responses", "chat"]
 API_STYLES: tuple[ApiStyle, ...] = ("responses", "chat")
 
 
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
 class ConfigError(ValueError):
     """A setting's value cannot be used; the message names it and says what to set."""
 
@@ -67,6 +70,11 @@ class Settings:
             from helpline.limits import parse_rate_limits
 
             parse_rate_limits(self.rate_limits)
+        if self.redis_url is not None and not self.redis_url.startswith(_REDIS_SCHEMES):
+            raise ConfigError(
+                f"HELPLINE_REDIS_URL (--redis-url) is {self.redis_url!r}; write it as a URL, "
+                "such as redis://127.0.0.1:6379/0 (rediss:// for TLS, unix:///path/redis.sock)."
+            )
 
     @classmethod
     def from_env(cls, env_file: Path | None = Path(".env")) -> Settings:
