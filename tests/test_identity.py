@@ -383,3 +383,29 @@ def test_an_origin_with_a_path_or_wildcard_is_a_clear_configuration_error(
     for bad in ("*", "https://shop.example.com/app", "shop.example.com"):
         with pytest.raises(ConfigError, match="HELPLINE_ALLOWED_ORIGINS"):
             serve(sqlite_store, allowed_origins=bad)
+
+
+async def test_the_offline_assistant_does_not_ask_a_signed_in_customer_for_an_email(
+    sqlite_store: Store,
+) -> None:
+    from helpline.events import TurnToolResult
+    from helpline.messages import UserMessage
+    from helpline.models.offline import OfflineModel
+    from helpline.store import VerifiedCustomer
+
+    seed_demo_orders(sqlite_store)
+    profile = load_profile()
+    assistant = Assistant(
+        OfflineModel(), sqlite_store, support_tools(profile), profile.system_prompt
+    )
+    omar = VerifiedCustomer("cust-omar", "omar@example.com", "Omar Haddad")
+    conversation_id = assistant.new_conversation(customer=omar)
+    events = [
+        e
+        async for e in assistant.run_turn(
+            conversation_id, UserMessage(content="Where is my order DD-10231?")
+        )
+    ]
+    [looked_up] = [e for e in events if isinstance(e, TurnToolResult)]
+    assert looked_up.call.function.name == "lookup_order"
+    assert json.loads(looked_up.content)["order_id"] == "DD-10231"

@@ -17,7 +17,7 @@ from typing import Any
 
 import jwt
 
-from helpline.store import VerifiedCustomer
+from helpline.customers import VerifiedCustomer
 
 MAX_LIFETIME = timedelta(hours=24)
 """The furthest ahead a token's ``exp`` may be: a leaked token stops working within a day."""

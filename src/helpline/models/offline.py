@@ -21,6 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from helpline.customers import VerifiedCustomer
 from helpline.messages import ToolCall
 from helpline.models.base import (
     ModelError,
@@ -223,6 +224,11 @@ class _Conversation:
     ) -> None:
         self.book = book
         self.tools = tools
+        system = (
+            messages[0].get("content") if messages and messages[0].get("role") == "system" else None
+        )
+        self.signed_in = VerifiedCustomer.from_prompt(system) if isinstance(system, str) else None
+        """The customer the business signed in, as the system prompt says."""
         self.turns: list[_Turn] = []
         self.runs: list[_Run] = []
         self.pending: list[_Run] = []
@@ -289,10 +295,15 @@ class _Conversation:
 
     @property
     def name(self) -> str | None:
-        return next((t.reading.name for t in reversed(self.turns) if t.reading.name), None)
+        said = next((t.reading.name for t in reversed(self.turns) if t.reading.name), None)
+        return said or (self.signed_in.name if self.signed_in else None)
 
     @property
     def email(self) -> str | None:
+        if (
+            self.signed_in
+        ):  # a signed-in customer's orders open with the address they signed in with
+            return self.signed_in.email
         return next((t.reading.emails[-1] for t in reversed(self.turns) if t.reading.emails), None)
 
     def _window(self) -> list[_Turn]:

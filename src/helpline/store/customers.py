@@ -8,27 +8,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
+from helpline.customers import VerifiedCustomer
 from helpline.store.tables import Conversation, StoredMessage
 
 LAST_MESSAGE_CHARS = 200
 """How much of a conversation's last message its summary shows."""
-
-
-@dataclass(frozen=True)
-class VerifiedCustomer:
-    """A customer whose identity the business's backend signed: its own id for them (``sub``),
-    their email address and name."""
-
-    id: str
-    email: str
-    name: str
-
-    def prompt_note(self) -> str:
-        """What the model is told about whom it is talking to."""
-        return (
-            f"The customer is signed in as {self.name} ({self.email}). Their own orders open "
-            "without asking for an email address; leave the email out of order look-ups."
-        )
 
 
 @dataclass(frozen=True)
