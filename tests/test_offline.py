@@ -313,8 +313,14 @@ CASES: list[tuple[str, list[dict[str, Any]], str | None, Args | str]] = [
     ("thanks", [user("thanks!")], None, "You're welcome"),
     ("goodbye", [user("ok bye")], None, "Have a good day"),
     ("off topic", [user("what's the weather like?")], None, "I'm the support assistant"),
-    ("hungry is no name", [user("I'm hungry")], "search_help_center", {"query": ("~", "order")}),
 ]
+
+
+@pytest.mark.parametrize("text", ["I'm hungry", "I'm so tired", "I'm confused"])
+async def test_a_state_is_no_name(text: str) -> None:
+    reply = await respond([user(text)])
+    assert "Nice to meet you" not in reply.text
+    assert all(c.function.name != "create_customer_ticket" for c in reply.calls)
 
 
 def _matches(expected: Any, actual: Any) -> bool:

@@ -534,11 +534,26 @@ def read_message(
             spec = _agreeing(match, intents, book)
             if not (intents or order_ids or emails or name):
                 choices = _close_call(match, book)
+    hinted = next((q for pattern, q in book.query_hints if pattern.search(norm)), None)
+    if hinted and is_info and not order_ids and not _INCIDENT.search(norm):
+        # The profile's precise question rules outrank the nearest meaning.
+        spec, choices = None, None
+        found.query = hinted
+    plain_words = not re.search(r"[/\\]|://", text)  # a path or link is no question
+    if (
+        spec is None
+        and matcher is not None
+        and readable
+        and plain_words
+        and not (asked or found.intents)
+    ):
+        # Nothing close by meaning: a help-centre passage that clearly answers it still does.
+        query = search_query(words, book) if words else ""
+        if query and book.confident(query):
+            found.intents.add(Intent.POLICY)
+            found.query = query
     if spec is not None and choices is None:
         _by_meaning(book.behaviour(spec), found, book)
-        # The profile's precise question rules outrank the nearest meaning.
-        hinted = next((q for pattern, q in book.query_hints if pattern.search(norm)), None)
-        found.query = hinted if found.query and hinted else found.query
     intents, problems, described = found.intents, found.problems, found.described
     if answered:
         # "thanks, it's Moses" answers the question; it does not close the conversation.

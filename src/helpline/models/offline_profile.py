@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from helpline.support.knowledge import HelpCenter
+    from helpline.support.profile import Profile
     from helpline.understanding.intents import IntentSpec
 
 LEADS_TO = frozenset(
@@ -67,11 +69,12 @@ def _pattern(text: str, where: str) -> re.Pattern[str]:
 class Playbook:
     """A profile's offline wording and rules, with its ``$placeholders`` filled in."""
 
-    def __init__(self, data: dict[str, Any], values: dict[str, str], currency: str, path: Path):
+    def __init__(self, data: dict[str, Any], values: dict[str, str], profile: Profile, path: Path):
         from helpline.support.profile import fill
 
         self.path = path
-        self.currency = currency
+        self.currency = profile.settings.currency
+        self.articles = profile.articles
         self._texts: dict[str, dict[str, str]] = {
             section: {key: fill(str(text), values) for key, text in body.items()}
             for section, body in data.items()
@@ -86,6 +89,7 @@ class Playbook:
         self.order_from = fill(str(orders.get("from", "")), values)
         understanding = data.get("understanding", {})
         self.clarify_margin = float(understanding.get("clarify_margin", 0.0))
+        self.passage_confidence = float(understanding.get("passage_confidence", 99.0))
         self.question_topics = _pattern(
             str(understanding.get("question_topics", r"(?!x)x")),
             f"{path}: [understanding] question_topics",
@@ -125,6 +129,17 @@ class Playbook:
                 topic=body.get("topic"),
                 query=body.get("query"),
             )
+
+    def confident(self, query: str) -> bool:
+        """Whether the help centre's best passage for ``query`` scores ``passage_confidence``."""
+        found = self.help_center.search(query, k=1)
+        return bool(found) and found[0].score >= self.passage_confidence
+
+    @functools.cached_property
+    def help_center(self) -> HelpCenter:
+        from helpline.support.knowledge import HelpCenter
+
+        return HelpCenter(self.articles)
 
     def text(self, section: str, key: str, **fields: Any) -> str:
         """The template ``[section] key`` with ``fields`` filled in ("" when it has none)."""
@@ -202,4 +217,4 @@ def playbook_for(profile_folder: Path) -> Playbook:
             data["intents"] = mine["intents"]
     values = placeholder_values(profile.name, profile.settings)
     values["order_example"] = str(data.get("orders", {}).get("number_example", ""))
-    return Playbook(data, values, profile.settings.currency, own)
+    return Playbook(data, values, profile, own)
