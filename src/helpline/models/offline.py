@@ -11,6 +11,7 @@ comes from the profile's playbook (``replies.toml``).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -159,6 +160,11 @@ _ACKNOWLEDGED = re.compile(
 _HEARD_WORDS = 6
 
 
+# Every turn re-reads the whole conversation (the policy is stateless): a line already read
+# with the same question before it reads the same, so it is read once.
+_read = functools.lru_cache(maxsize=4096)(read_message)
+
+
 @dataclass
 class _Run:
     """One tool call the assistant made, and its result once it came back."""
@@ -244,7 +250,7 @@ class _Conversation:
                 refs = list(dict.fromkeys([*images, *_image_references(text, local_files_allowed)]))
                 reading = self._answered_choice(text, asked_text, matcher)
                 if reading is None:
-                    reading = read_message(text, book, refs, asked, matcher)
+                    reading = _read(text, book, tuple(refs), asked, matcher)
                 self.turns.append(_Turn(position, reading))
             elif role == "assistant":
                 self.replied = True
