@@ -325,7 +325,7 @@ def test_the_host_pages_css_cannot_change_the_widget(
         visit = Visit(browser)
         try:
             page = visit.open(shop.url(**options))
-            if options:  # the hostile rules do apply to the host page itself
+            if options.get("hostile"):  # the hostile rules do apply to the host page itself
                 expect(page.locator("main")).to_be_hidden()
             visit.open_chat()
             return {
@@ -338,6 +338,9 @@ def test_the_host_pages_css_cannot_change_the_widget(
     plain, hostile = looks(), looks(hostile="1")
     assert hostile == plain
     assert plain["launcher"][4] != "none" and plain["send"][6] != "rgb(255, 105, 180)"
+    styled = looks(position="left", color="#7c2d12")  # the page's data- attributes win
+    assert styled["launcher"][0] == 20 and plain["launcher"][0] > 1000
+    assert styled["send"][6] == "rgb(124, 45, 18)" and plain["send"][6] == "rgb(15, 118, 110)"
 
 
 def test_a_signed_in_customers_order_opens_without_an_email(
@@ -404,6 +407,10 @@ def test_a_forged_token_is_refused_with_a_visible_message(
     expect(page.locator("#helpline-input")).to_be_disabled()
     assert sqlite_store.conversations.latest_id() is None  # never an anonymous chat instead
 
+    assert page.evaluate("token => window.Helpline.identify(token)", customer_token()) is True
+    expect(page.locator(".panel .bar p")).to_have_text("Signed in as Omar Haddad")
+    expect(page.locator("#helpline-input")).to_be_enabled()
+
 
 def test_the_widget_fills_a_phone_and_works_by_keyboard(
     shop: Shop, browser: Browser, sqlite_store: Store, tmp_path: Path
@@ -458,6 +465,15 @@ def test_a_person_first_and_no_serious_accessibility_violations(
     assert conversation is not None
     info = sqlite_store.conversations.get(conversation)
     assert info is not None and info.status == "waiting_for_agent"
+    replied = httpx.post(
+        f"{shop.helpline}/api/conversations/{conversation}/replies",
+        headers={"Authorization": f"Bearer {ADMIN}"},
+        json={"text": "Hi, this is Ana from Dishdash. How can I help?"},
+    )
+    assert replied.status_code == 201, replied.text
+    expect(page.locator(".message.agent .bubble")).to_have_text(
+        "Hi, this is Ana from Dishdash. How can I help?", timeout=10_000
+    )  # the team's reply appears by itself
 
     results = page.evaluate(
         """async () => {
