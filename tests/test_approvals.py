@@ -225,6 +225,20 @@ async def test_an_approval_the_order_can_no_longer_pay_is_reported(desk: Desk) -
     assert order is not None and order.refunded_cents == 2450  # paid once
 
 
+async def test_an_approval_pays_at_most_what_is_left_of_the_order(desk: Desk) -> None:
+    customer = Customer(desk.store)
+    queued = await customer.refund(["Family Pizza"])  # €24.50 of the €33.99 paid
+    other_items = [Refund("Garlic Bread", 1, 450, "missing"), Refund("Coca-Cola 330ml", 2, 500, "")]
+    desk.store.orders.record_refunds("DD-1", other_items)  # meanwhile: €9.50 paid back
+    decision = desk.approve("Dan", queued["approval_id"])
+    assert (decision.approval.status, decision.approval.amount_cents) == ("approved", 2449)
+    order = desk.store.orders.get("DD-1")
+    assert order is not None and order.refunded_cents == order.total_cents == 3399
+    ticket = desk.store.tickets.get(queued["ticket_id"])
+    assert ticket is not None and ticket.amount_cents == 2449
+    assert "less than the €24.50 asked for" in customer.last_message()["content"]
+
+
 async def test_the_note_waits_for_the_assistants_turn_to_end(desk: Desk) -> None:
     customer = Customer(desk.store)
     queued = await customer.refund(["Family Pizza"])

@@ -164,7 +164,9 @@ class Desk:
             approval_id, agent, APPROVED, amount_cents=total, detail={"items": items}
         )
         if claimed.ticket_id is not None:
-            self.store.tickets.set_status(claimed.ticket_id, "resolved")
+            ticket = self.store.tickets.set_status(claimed.ticket_id, "resolved")
+            if ticket is not None and total != claimed.amount_cents:  # trimmed to what was left
+                self.store.tickets.revise_amount(ticket.id, total, ticket.issue)
         told = self._tell(claimed.conversation_id, approved_note(claimed, recorded))
         return Decision(approval, told)
 
