@@ -16,6 +16,11 @@ Measured per size:
 - errors (non-200, ``error`` events, broken streams, wrong text) and lost messages (what is
   stored, compared with what was sent and streamed).
 Rate limits are lifted in the benchmark server: every customer here shares one address.
+
+In the same run, the anchor (``bench/cookbook_anchor.py``: the seed's loop with the
+``openai`` SDK and the history in memory, behind FastAPI and SSE, as the cookbook serves it)
+takes the same load from the same fake model; Helpline's server CPU per turn and tail
+latency are reported as ratios to it (``--no-anchor`` skips it).
 """
 
 from __future__ import annotations
@@ -99,6 +104,21 @@ def run_server(model_url: str, database_url: str, port: int) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
+def run_anchor(model_url: str) -> None:
+    """Role ``anchor``: the cookbook's loop behind FastAPI on a free port; prints the port."""
+    import uvicorn
+
+    from bench.cookbook_anchor import create_anchor_app
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    print(sock.getsockname()[1], flush=True)
+    app = create_anchor_app(model_url, PROMPT)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, backlog=4096)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
 def _spawn(*args: str) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.server_load", *args],
@@ -142,6 +162,7 @@ class Result:
     added_ttft_p99_ms: float
     tokens_per_s: float
     server_cpu_percent: float
+    server_cpu_ms_per_turn: float
     fake_cpu_percent: float
     client_cpu_percent: float
     seconds: float
@@ -215,15 +236,27 @@ def _sse_events(body: bytes) -> list[tuple[str, dict[str, Any]]]:
     return events
 
 
-def _lost(database_url: str, conversations: list[tuple[str, list[str]]], tokens: int) -> int:
-    """Messages missing or wrong in the database, against what each customer sent."""
+def _lost(
+    database_url: str | None, url: str, conversations: list[tuple[str, list[str]]], tokens: int
+) -> int:
+    """Messages missing or wrong in the database (the anchor: in its memory, read over HTTP),
+    against what each customer sent."""
     from helpline.store import Store
 
-    store = Store.open(database_url)
+    store = Store.open(database_url) if database_url else None
+
+    def stored_in(conversation: str) -> list[dict[str, Any]]:
+        if store is not None:
+            return store.conversations.messages(conversation)
+        messages: list[dict[str, Any]] = httpx.get(
+            f"{url}/api/conversations/{conversation}"
+        ).json()["messages"]
+        return messages
+
     lost = 0
     try:
         for conversation, sent in conversations:
-            stored = store.conversations.messages(conversation)
+            stored = stored_in(conversation)
             expected = [{"role": "system", "content": PROMPT}]
             for text in sent:
                 expected += [
@@ -233,7 +266,8 @@ def _lost(database_url: str, conversations: list[tuple[str, list[str]]], tokens:
             lost += sum(1 for want in expected if want not in stored)
             lost += max(0, len(stored) - len(expected))  # duplicates are wrong too
     finally:
-        store.close()
+        if store is not None:
+            store.close()
     return lost
 
 
@@ -251,7 +285,7 @@ async def run_size(
     url: str,
     server_pids: list[int],
     fake_pid: int,
-    database_url: str,
+    database_url: str | None,
     size: int,
     args: argparse.Namespace,
 ) -> Result:
@@ -293,13 +327,14 @@ async def run_size(
         turns=len(turns),
         ok_turns=len(turns) - len(errors),
         errors=len(errors),
-        lost_messages=_lost(database_url, conversations, args.tokens),
+        lost_messages=_lost(database_url, url, conversations, args.tokens),
         ttft_p50_ms=round(_percentile(ttfts, 50), 1),
         ttft_p99_ms=round(_percentile(ttfts, 99), 1),
         added_ttft_p50_ms=round(_percentile(added, 50), 1),
         added_ttft_p99_ms=round(_percentile(added, 99), 1),
         tokens_per_s=round(sum(t.tokens for t in turns) / wall),
         server_cpu_percent=round(100 * cpu / wall, 1),
+        server_cpu_ms_per_turn=round(1000 * cpu / max(1, len(turns) - len(errors)), 2),
         fake_cpu_percent=round(100 * fake_cpu / wall, 1),
         client_cpu_percent=round(100 * client_cpu / wall, 1),
         seconds=round(wall, 1),
@@ -329,6 +364,29 @@ def _table(results: list[Result], args: argparse.Namespace, database: str) -> st
     return "\n".join([head, columns, *rows, *samples])
 
 
+def _against_anchor(results: list[Result], anchors: list[Result]) -> str:
+    """Helpline beside the cookbook's loop, size by size: CPU per turn and tail latency."""
+    columns = (
+        f"{'streams':>7} {'errors':>6} {'lost':>5} {'added p99':>10} {'CPU/turn':>9}   "
+        f"{'anchor errors':>13} {'added p99':>10} {'CPU/turn':>9}   {'CPU ratio':>9} "
+        f"{'p99 ratio':>9}"
+    )
+    rows = [
+        f"{r.size:>7} {r.errors:>6} {r.lost_messages:>5} {r.added_ttft_p99_ms:>8.1f}ms "
+        f"{r.server_cpu_ms_per_turn:>7.2f}ms   {a.errors:>13} {a.added_ttft_p99_ms:>8.1f}ms "
+        f"{a.server_cpu_ms_per_turn:>7.2f}ms   {_ratio(r.server_cpu_ms_per_turn, a.server_cpu_ms_per_turn):>9} "
+        f"{_ratio(r.added_ttft_p99_ms, a.added_ttft_p99_ms):>9}"
+        for r, a in zip(results, anchors, strict=True)
+    ]
+    samples = [f"  anchor e.g. {s}" for a in anchors for s in a.error_samples]
+    title = "Helpline against the anchor (the cookbook's loop: openai SDK, FastAPI, SSE):"
+    return "\n".join([title, columns, *rows, *samples])
+
+
+def _ratio(value: float, anchor: float) -> str:
+    return f"{value / anchor:.2f}x" if anchor > 0 else "-"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -342,7 +400,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument(
-        "--role", choices=["client", "fake", "server"], default="client", help=argparse.SUPPRESS
+        "--no-anchor", action="store_true", help="skip the cookbook loop's run beside Helpline"
+    )
+    parser.add_argument(
+        "--role",
+        choices=["client", "fake", "server", "anchor"],
+        default="client",
+        help=argparse.SUPPRESS,
     )
     parser.add_argument("--model-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -351,6 +415,9 @@ def main() -> None:
         return
     if args.role == "server":
         run_server(args.model_url, args.database_url, args.port)
+        return
+    if args.role == "anchor":
+        run_anchor(args.model_url)
         return
 
     with tempfile.TemporaryDirectory() as folder:
@@ -380,15 +447,47 @@ def main() -> None:
                     runner.run(run_size(url, pids, fake.pid, database_url, int(size), args))
                     for size in args.sizes.split(",")
                 ]
+                for server in servers:  # the anchor has the cores to itself, as Helpline had
+                    server.terminate()
+                    server.wait(timeout=10)
+                anchors = [] if args.no_anchor else _run_anchor(runner, model_url, fake.pid, args)
         finally:
             for process in [*servers, fake]:
                 process.terminate()
                 process.wait(timeout=10)
     if args.json:
-        print(json.dumps([asdict(r) for r in results], indent=2))
+        data: dict[str, Any] = {"helpline": [asdict(r) for r in results]}
+        if anchors:
+            data["anchor"] = [asdict(a) for a in anchors]
+        print(json.dumps(data if anchors else data["helpline"], indent=2))
     else:
         database = database_url.split(":", 1)[0]
         print(_table(results, args, database))
+        if anchors:
+            print()
+            print(_against_anchor(results, anchors))
+
+
+def _run_anchor(
+    runner: asyncio.Runner, model_url: str, fake_pid: int, args: argparse.Namespace
+) -> list[Result]:
+    """The same sizes against the cookbook's loop, from the same fake model."""
+    anchor, port = _spawn("--role", "anchor", "--model-url", model_url)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(url + "/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        return [
+            runner.run(run_size(url, [anchor.pid], fake_pid, None, int(size), args))
+            for size in args.sizes.split(",")
+        ]
+    finally:
+        anchor.terminate()
+        anchor.wait(timeout=10)
 
 
 if __name__ == "__main__":
