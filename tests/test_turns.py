@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from helpline.events import TurnDone, TurnText
 from helpline.messages import UserMessage
 from helpline.models.scripted import ScriptedModel
 from helpline.store import Store
-from helpline.turns import TurnRefused, start_turn
+from helpline.turns import TurnRefused, open_thread, start_turn
 
 
 def assistant(store: Store, *replies: str) -> Assistant:
@@ -47,3 +48,18 @@ async def test_a_message_that_cannot_be_stored_is_refused_with_the_reason(store:
     with pytest.raises(TurnRefused) as gone:
         await start_turn(helper, conversation_id, UserMessage(content="Hello?"))
     assert gone.value.reason == "gone" and "new conversation" in gone.value.message.lower()
+
+
+async def test_a_channels_thread_is_one_conversation_even_when_its_messages_race(
+    store: Store,
+) -> None:
+    helper = assistant(store)
+    first = await open_thread(helper, "email", "<order-10231@shop.example>")
+    assert await open_thread(helper, "email", "<order-10231@shop.example>") == first
+    assert await open_thread(helper, "slack", "<order-10231@shop.example>") != first
+
+    racing = await asyncio.gather(
+        *(asyncio.to_thread(asyncio.run, open_thread(helper, "email", "<new@x>")) for _ in range(8))
+    )
+    assert len(set(racing)) == 1
+    assert store.conversations.for_thread("email", "<new@x>") == racing[0]

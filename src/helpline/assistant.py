@@ -149,14 +149,23 @@ class Assistant:
         self._running: set[asyncio.Task[None]] = set()
 
     def new_conversation(
-        self, token_hash: str | None = None, customer: VerifiedCustomer | None = None
+        self,
+        token_hash: str | None = None,
+        customer: VerifiedCustomer | None = None,
+        channel: str | None = None,
+        external_thread_id: str | None = None,
     ) -> str:
         """Start a conversation; its first message is the system prompt, as sent to the model.
-        ``customer``: the signed-in customer it belongs to (the prompt says who they are)."""
+        ``customer``: the signed-in customer it belongs to (the prompt says who they are);
+        ``channel`` and ``external_thread_id``: where the customer writes from."""
         prompt = self.system_prompt + (f"\n\n{customer.prompt_note()}" if customer else "")
         system = SystemMessage(content=prompt).to_wire()
         return self.store.conversations.create(
-            token_hash=token_hash, messages=[system], customer=customer
+            token_hash=token_hash,
+            messages=[system],
+            customer=customer,
+            channel=channel,
+            external_thread_id=external_thread_id,
         )
 
     def run_turn(self, conversation_id: str, message: UserMessage) -> TurnStream:

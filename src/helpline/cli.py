@@ -123,7 +123,7 @@ def chat(
             f"There is no conversation {conversation!r}. "
             "Run `helpline chat` without --conversation to start a new one."
         )
-    conversation_id = conversation or assistant.new_conversation()
+    conversation_id = conversation or assistant.new_conversation(channel="terminal")
     import asyncio
 
     asyncio.run(_chat_loop(assistant, conversation_id, json_output, not hide_tools))

@@ -1,5 +1,7 @@
 """The turn API every channel uses: the web page and the widget (over HTTP), the terminal,
-and any later channel (email, chat apps) start a turn here and read its events.
+and any later channel (email, chat apps) start a turn here and read its events. A channel
+with threads of its own maps each to a conversation with :func:`open_thread`, so a new
+channel is one module that reads its messages in and writes the events out.
 
 A message that could not even be stored (another one is being answered, the database
 failed, the conversation was deleted) is a :class:`TurnRefused` exception the channel
@@ -12,7 +14,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
+from sqlalchemy.exc import IntegrityError
+
 from helpline.assistant import Assistant
+from helpline.customers import VerifiedCustomer
 from helpline.events import TurnError, TurnEvent
 from helpline.messages import UserMessage
 
@@ -65,3 +70,30 @@ async def start_turn(assistant: Assistant, conversation_id: str, message: UserMe
     if first and isinstance(first[0], TurnError) and first[0].refused is not None:
         raise TurnRefused(first[0])
     return Turn(first, batches)
+
+
+async def open_thread(
+    assistant: Assistant,
+    channel: str,
+    external_thread_id: str,
+    customer: VerifiedCustomer | None = None,
+) -> str:
+    """The conversation of a channel's thread (an email thread, a chat app's thread), started
+    by its first message; two first messages at once still share one conversation."""
+    conversations = assistant.store.conversations
+
+    def find_or_start() -> str:
+        found = conversations.for_thread(channel, external_thread_id)
+        if found is not None:
+            return found
+        try:
+            return assistant.new_conversation(
+                customer=customer, channel=channel, external_thread_id=external_thread_id
+            )
+        except IntegrityError:  # the thread's other first message started it just now
+            started = conversations.for_thread(channel, external_thread_id)
+            if started is None:
+                raise
+            return started
+
+    return await assistant.store.call(find_or_start)

@@ -121,7 +121,9 @@ async def create_conversation(
             customer = await verify_customer(state, body.customer_token)
     token, token_hash = new_token()
     conversation_id = await state.assistant.store.call(
-        lambda: state.assistant.new_conversation(token_hash=token_hash, customer=customer)
+        lambda: state.assistant.new_conversation(
+            token_hash=token_hash, customer=customer, channel="web"
+        )
     )
     return Created(id=conversation_id, token=token, customer_id=customer.id if customer else None)
 

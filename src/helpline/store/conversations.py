@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +27,6 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from helpline.store.conversation_events import AGENT_REPLY, STATUS, record_event
@@ -92,9 +92,12 @@ class Conversations:
         token_hash: str | None = None,
         messages: Sequence[dict[str, Any]] = (),
         customer: VerifiedCustomer | None = None,
+        channel: str | None = None,
+        external_thread_id: str | None = None,
     ) -> str:
         """Start a conversation, with its first ``messages`` if any, and return its id;
-        ``customer``: the signed-in customer it belongs to."""
+        ``customer``: the signed-in customer it belongs to; ``channel`` and
+        ``external_thread_id``: where it is written from (one conversation per thread)."""
         conversation_id = secrets.token_hex(8)
         now = utcnow()
         with self._engine.begin() as connection:
@@ -111,6 +114,8 @@ class Conversations:
                     customer_id=customer.id if customer else None,
                     customer_email=customer.email if customer else None,
                     customer_name=customer.name if customer else None,
+                    channel=channel,
+                    external_thread_id=external_thread_id,
                 )
             )
             if messages:
@@ -123,6 +128,16 @@ class Conversations:
         with self._engine.connect() as connection:
             row = connection.execute(_INFO, {"cid": conversation_id}).one_or_none()
         return ConversationInfo(**row._mapping) if row else None
+
+    def for_thread(self, channel: str, external_thread_id: str) -> str | None:
+        """The conversation of a channel's thread, if it has one."""
+        with self._engine.connect() as connection:
+            return connection.execute(
+                select(Conversation.id).where(
+                    Conversation.channel == channel,
+                    Conversation.external_thread_id == external_thread_id,
+                )
+            ).scalar_one_or_none()
 
     def latest_id(self) -> str | None:
         """The most recently active conversation."""
@@ -188,7 +203,7 @@ class Conversations:
         now = utcnow()
         with _autocommit(self._engine) as connection:
             row = connection.execute(
-                _BEGIN_TURN_PG,
+                _begin_turn_pg(),
                 {
                     "cid": conversation_id,
                     "holder": holder,
@@ -400,17 +415,24 @@ def _insert_one_after(counted: CTE) -> Insert:
     return insert(_messages).from_select(columns, row)
 
 
-_lease_taken = _TAKE_LEASE.cte("lease")
-_history_before = (  # the statement sees the table as it was before its own insert
-    select(
-        type_coerce(func.json_agg(aggregate_order_by(_messages.c.wire, _messages.c.position)), JSON)
+@functools.cache
+def _begin_turn_pg() -> Any:
+    """PostgreSQL's turn start in one statement (built on first use, so that SQLite never
+    loads the PostgreSQL dialect)."""
+    from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+    lease_taken = _TAKE_LEASE.cte("lease")
+    wires = func.json_agg(aggregate_order_by(_messages.c.wire, _messages.c.position))
+    history_before = (  # the statement sees the table as it was before its own insert
+        select(type_coerce(wires, JSON))
+        .where(_messages.c.conversation_id == bindparam("cid"))
+        .scalar_subquery()
     )
-    .where(_messages.c.conversation_id == bindparam("cid"))
-    .scalar_subquery()
-)
-_BEGIN_TURN_PG = select(_lease_taken.c.status, _history_before.label("history")).add_cte(
-    _insert_one_after(_lease_taken).cte("stored")
-)
+    return select(lease_taken.c.status, history_before.label("history")).add_cte(
+        _insert_one_after(lease_taken).cte("stored")
+    )
+
+
 _counted = _COUNT_APPENDED.cte("counted")
 _APPEND_ONE_PG = _insert_one_after(_counted).add_cte(_counted).returning(_messages.c.id)
 _INFO = select(

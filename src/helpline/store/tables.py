@@ -12,6 +12,7 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -54,6 +55,10 @@ class Base(DeclarativeBase):
 
 class Conversation(Base):
     __tablename__ = "conversations"
+    __table_args__ = (
+        Index("ix_conversations_channel_thread", "channel", "external_thread_id", unique=True),
+    )
+    """One conversation per thread of a channel (an email thread, a chat app's thread)."""
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -71,6 +76,11 @@ class Conversation(Base):
     """The business's id for a signed-in customer (the token's ``sub``); ``None``: anonymous."""
     customer_email: Mapped[str | None] = mapped_column(String(254))
     customer_name: Mapped[str | None] = mapped_column(String(200))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    """Where the customer writes from: ``web`` (the chat page and the widget), ``terminal``,
+    or a later channel's name."""
+    external_thread_id: Mapped[str | None] = mapped_column(String(200))
+    """The channel's own id for the thread (an email's Message-ID, a chat app's thread)."""
 
 
 class StoredMessage(Base):
