@@ -423,7 +423,7 @@ class _Understanding:
     reply: str | None = None
 
 
-def _by_meaning(spec: Behaviour, found: _Understanding, book: Playbook) -> None:
+def _by_meaning(spec: Behaviour, found: _Understanding, book: Playbook, said: bool) -> None:
     """Fold what the line means into what the patterns found.
 
     The meaning decides where a case or question leads; the patterns keep what they
@@ -449,18 +449,22 @@ def _by_meaning(spec: Behaviour, found: _Understanding, book: Playbook) -> None:
     elif intent is Intent.PROBLEM:
         specific = found.problems and found.problems != (GENERIC_PROBLEM,)
         found.problems = found.problems if specific else (spec.label or GENERIC_PROBLEM,)
-        found.described = True
+        # "I have a problem" still needs saying what: the generic kind keeps its own reading.
+        found.described = found.problems != (GENERIC_PROBLEM,) or found.described or said
 
 
-def _agreeing(match: Match, intents: set[Intent], book: Playbook) -> IntentSpec:
+def _agreeing(match: Match, intents: set[Intent], book: Playbook) -> IntentSpec | None:
     """The best intent, or the runner-up when only it leads where the patterns point
-    ("I can't sign in": an account question by meaning, a login problem by its words)."""
-    second = match.runner_up
-    if second is None:
-        return match.intent
-    kinds = [_LEADS_TO_INTENT.get(book.behaviour(s).leads_to) for s in (match.intent, second)]
+    ("I can't sign in": an account question by meaning, a login problem by its words);
+    None when neither does and the meaning is less sure than the profile's ``overrule``."""
     pointed = intents & _PRECISE
-    return second if kinds[1] in pointed and kinds[0] not in pointed else match.intent
+    candidates = [s for s in (match.intent, match.runner_up) if s is not None]
+    kinds = [_LEADS_TO_INTENT.get(book.behaviour(s).leads_to) for s in candidates]
+    if not pointed or kinds[0] in pointed:
+        return match.intent
+    if len(kinds) > 1 and kinds[1] in pointed:
+        return candidates[1]
+    return match.intent if match.score >= book.overrule else None
 
 
 def _close_call(match: Match, book: Playbook) -> tuple[str, str] | None:
@@ -553,7 +557,8 @@ def read_message(
             found.intents.add(Intent.POLICY)
             found.query = query
     if spec is not None and choices is None:
-        _by_meaning(book.behaviour(spec), found, book)
+        said = len(words.split()) >= 6 or _says_what(norm)
+        _by_meaning(book.behaviour(spec), found, book, said)
     intents, problems, described = found.intents, found.problems, found.described
     if answered:
         # "thanks, it's Moses" answers the question; it does not close the conversation.

@@ -89,6 +89,7 @@ class Playbook:
         self.order_from = fill(str(orders.get("from", "")), values)
         understanding = data.get("understanding", {})
         self.clarify_margin = float(understanding.get("clarify_margin", 0.0))
+        self.overrule = float(understanding.get("overrule", 0.0))
         self.passage_confidence = float(understanding.get("passage_confidence", 99.0))
         self.question_topics = _pattern(
             str(understanding.get("question_topics", r"(?!x)x")),
