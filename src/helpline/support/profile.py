@@ -6,6 +6,8 @@ A profile is a folder, so a business can run Helpline as itself without code::
       profile.toml      company name, support hours, refund window, currency, enabled tools
       prompt.md         the system prompt
       articles/*.md     help-centre articles, each starting with a "# Title" line
+      intents.toml      what customers say, by intent (the offline assistant's understanding)
+      replies.toml      what the offline assistant says, and where each intent leads
 
 ``prompt.md`` and the articles may use ``$company``, ``$support_hours``, ``$support_email``,
 ``$refund_window_days`` and ``$currency``; they are filled in from ``profile.toml`` so
