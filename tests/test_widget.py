@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import html
 import json
 import os
 import shutil
@@ -74,15 +75,15 @@ class Shop:
         async def page(request: Request) -> Response:
             options = request.query_params
             attributes = "".join(
-                f' data-{name}="{options[name]}"'
-                for name in ("customer-token", "position", "color")
+                f' data-{name}="{html.escape(options[name])}"'
+                for name in ("customer-token", "position", "color", "greeting", "strings", "lang")
                 if name in options
             )
             sheets = '<link rel="stylesheet" href="/shop.css">'
             if options.get("hostile"):
                 sheets += '<link rel="stylesheet" href="/hostile.css">'
             axe = '<script src="/axe.js"></script>' if options.get("axe") else ""
-            html = f"""<!doctype html>
+            page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Pasta Place</title>{sheets}{axe}</head>
@@ -97,7 +98,7 @@ class Shop:
                 f"connect-src {self.helpline}; img-src 'self' blob: data:; style-src 'self'; "
                 "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
             )
-            return HTMLResponse(html, headers={"Content-Security-Policy": policy})
+            return HTMLResponse(page, headers={"Content-Security-Policy": policy})
 
         async def css(request: Request) -> Response:
             text = HOSTILE_CSS if request.url.path == "/hostile.css" else SHOP_CSS
@@ -341,6 +342,33 @@ def test_the_host_pages_css_cannot_change_the_widget(
     styled = looks(position="left", color="#7c2d12")  # the page's data- attributes win
     assert styled["launcher"][0] == 20 and plain["launcher"][0] > 1000
     assert styled["send"][6] == "rgb(124, 45, 18)" and plain["send"][6] == "rgb(15, 118, 110)"
+
+
+def test_the_page_sets_the_widgets_words_and_says_when_the_server_refuses_its_site(
+    shop: Shop, visit: Visit, sqlite_store: Store
+) -> None:
+    shop.serve(ScriptedModel(), sqlite_store)
+    words = {"send": "Senden", "placeholder": "Ihre Nachricht…", "person": "Mit einem Menschen"}
+    page = visit.open(shop.url(lang="de", greeting="Hallo!", strings=json.dumps(words)))
+    visit.open_chat()
+    expect(page.locator(".start h3")).to_have_text("Hallo!")
+    expect(page.locator(".composer button[type=submit]")).to_have_text("Senden")
+    expect(page.locator("#helpline-input")).to_have_attribute("placeholder", "Ihre Nachricht…")
+    expect(page.locator(".choice button").last).to_have_text("Mit einem Menschen")
+    expect(page.locator(".root")).to_have_attribute("lang", "de")
+
+    assert shop.server is not None
+    shop.server.stop()  # a Helpline server that does not list this site answers without CORS
+    profile = load_profile()
+    assistant = Assistant(ScriptedModel(), sqlite_store, [], profile.system_prompt)
+    with LiveServer(create_app(assistant, Settings())) as other:
+        shop.helpline = other.url
+        page.goto(shop.url())
+        expect(page.locator(".root[data-ready=true]")).to_be_attached()
+        visit.open_chat()
+        expect(page.locator(".notice.error")).to_contain_text(
+            f"add this site ({shop.site.url}) to HELPLINE_ALLOWED_ORIGINS"
+        )
 
 
 def test_a_signed_in_customers_order_opens_without_an_email(

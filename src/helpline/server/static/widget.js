@@ -49,6 +49,7 @@ const STRINGS = {
   dropped: "The connection dropped. Your message is saved; the answer will appear when you reopen the chat.",
   notSent: "Couldn't send your message: {message} Check your connection and try again.",
   answered: "{company} support answered: {text}",
+  unreachable: "The chat can't reach {server} from this site right now. If this keeps happening, the site's owner must add this site ({site}) to HELPLINE_ALLOWED_ORIGINS on the Helpline server.",
 };
 
 const CHAT_ICON =
@@ -673,9 +674,9 @@ async function loadConfig() {
     const response = await fetch(`${BASE}/api/widget/config`);
     if (response.ok) return response.json();
   } catch {
-    // The server is out of reach: the widget still appears, and says so when used.
+    // Out of reach, or this site is not an allowed origin: the widget appears and says so.
   }
-  return { company: "Support", strings: {}, offer_person_first: false };
+  return { company: "Support", strings: {}, offer_person_first: false, unreachable: true };
 }
 
 async function main() {
@@ -686,7 +687,9 @@ async function main() {
     open: () => widget.open(),
     close: () => widget.close(),
   };
-  if (widget.customerToken) await widget.identify(widget.customerToken);
+  if (config.unreachable) {
+    widget.view.notice(widget.t("unreachable", { server: BASE, site: location.origin }));
+  } else if (widget.customerToken) await widget.identify(widget.customerToken);
   else if (widget.saved().visitor) await widget.resume(widget.saved().visitor.id);
   widget.root.dataset.ready = "true";
   if (OPTIONS.open === "true") widget.open();
