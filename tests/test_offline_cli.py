@@ -10,15 +10,18 @@ import sys
 from pathlib import Path
 
 
-def _helpline(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HELPLINE_", "XAI_"))}
-    env |= {"HELPLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'offline.db'}", "NO_COLOR": "1"}
+def _helpline(
+    tmp_path: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("HELPLINE_", "XAI_"))}
+    clean |= {"HELPLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'offline.db'}", "NO_COLOR": "1"}
+    clean |= env or {}
     return subprocess.run(
         [sys.executable, "-m", "helpline.cli", *args],
         input=stdin,
         capture_output=True,
         text=True,
-        env=env,
+        env=clean,
         cwd=tmp_path,
         timeout=90,
     )
@@ -58,3 +61,21 @@ def test_a_shared_receipt_is_read_offline_and_its_total_quoted(tmp_path: Path) -
     assert json.loads(call["function"]["arguments"]) == {"image_url": str(photo)}
     assert json.loads(transcript[3]["content"])["total_in_cents"] == 8090
     assert not unanswered_tool_calls([from_wire(m) for m in transcript])
+
+
+def test_the_second_business_runs_offline_on_its_own_profile(tmp_path: Path) -> None:
+    """Voltcart (electronics, GBP) from its profile folder alone: its words, its order format."""
+    from helpline.support.profile import DEFAULT_PROFILE
+
+    env = {"HELPLINE_PROFILE": str(DEFAULT_PROFILE.parent / "electronics")}
+    lines = "hello\nwhere is my order?\nmy laptop arrived with a cracked screen\nTom\nexit\n"
+    chat = _helpline(tmp_path, "chat", stdin=lines, env=env)
+    assert chat.returncode == 0, chat.stderr
+    assert "returns, warranty" in chat.stdout
+    assert "VC-204511" in chat.stdout and "DD-10234" not in chat.stdout
+    assert "I've filed ticket #1 about your damaged item" in chat.stdout
+
+    tickets = json.loads(_helpline(tmp_path, "tickets", "list", "--json", env=env).stdout)
+    assert [(t["name"], t["issue"]) for t in tickets] == [
+        ("Tom", "Damaged item: My laptop arrived with a cracked screen.")
+    ]
