@@ -399,7 +399,7 @@ def test_a_signed_in_customers_order_opens_without_an_email(
     earlier = page.locator(".history li button")
     expect(earlier).to_have_count(1)
     expect(earlier.locator(".last")).to_have_text("Order DD-10231 from Napoli Express.")
-    page.click("button:has-text('New conversation')")
+    page.click("button:has-text('New chat')")
     expect(page.locator(".message")).to_have_count(0)
     page.click("button:has-text('Your conversations')")
     page.click(".history li button")  # and resumes it

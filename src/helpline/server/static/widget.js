@@ -39,7 +39,7 @@ const STRINGS = {
   drop: "Drop the photo to attach it",
   history: "Your conversations",
   noHistory: "No earlier conversations yet.",
-  newChat: "New conversation",
+  newChat: "New chat",
   back: "Back to the chat",
   signedIn: "Signed in as {name}",
   hours: "Our team works {hours}",
