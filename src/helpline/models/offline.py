@@ -139,10 +139,7 @@ _ASK_ORDER = (
     Slot.ITEMS,
     Slot.NAME,
 )
-_WHOLE_ORDER = re.compile(
-    r"\b(?:whole|entire|everything|all of it|all (?:the )?(?:items|food))\b", re.I
-)
-# The [no_tool] text when no tool for a request is on offer, by what it is.
+# What a request is called in the profile's [no_tool] and [labels] texts.
 NO_TOOL: dict[Intent, str] = {
     Intent.RECEIPT: "receipt",
     Intent.ORDER: "order",
@@ -387,13 +384,7 @@ class _Conversation:
                 return None
         if goal.intent is Intent.HUMAN and not labels and not words:
             return None
-        label = (
-            " / ".join(labels)
-            if labels
-            else {Intent.REFUND: "Refund request", Intent.HUMAN: "Asked for a person"}.get(
-                goal.intent, "Customer request"
-            )
-        )
+        label = " / ".join(labels) if labels else self.book.text("labels", NO_TOOL[goal.intent])
         said = " ".join(_sentence(w) for w in words)
         issue = f"{label}: {said}" if said else label
         receipts = self._receipts()
@@ -429,7 +420,7 @@ class _Conversation:
         """The known items the customer mentioned (all of them for "the whole order")."""
         said = " ".join(t.reading.text.lower() for t in self._since(goal))
         known = self._known_items(goal)
-        if _WHOLE_ORDER.search(said):
+        if self.book.whole_order.search(said):
             return known or None
         found = [
             name

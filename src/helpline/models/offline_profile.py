@@ -87,6 +87,10 @@ class Playbook:
             rf"(?i:{prefix})-?\d{{3,}}(?!\d)" if prefix else r"(?!x)x"  # never matches
         )
         self.order_from = fill(str(orders.get("from", "")), values)
+        self.whole_order = _pattern(
+            str(orders.get("whole", r"\b(?:whole|entire|everything|all of it)\b")),
+            f"{path}: [orders] whole",
+        )
         understanding = data.get("understanding", {})
         self.clarify_margin = float(understanding.get("clarify_margin", 0.0))
         self.overrule = float(understanding.get("overrule", 0.0))
@@ -176,7 +180,8 @@ class Playbook:
 
 
 _TEXT_SECTIONS = frozenset(
-    {"replies", "questions", "prefaces", "no_tool", "results", "follow_ups", "errors"}
+    {"replies", "questions", "prefaces", "no_tool", "results", "order_line", "follow_ups"}
+    | {"errors", "labels"}
 )
 _GENERIC_PROBLEM = re.compile(
     r"\bproblem\b|\bissue\b|\bnot working\b|\b(?:doesn't|won't|isn't|does not|will not) work|"

@@ -133,32 +133,37 @@ def _ticket(arguments: dict[str, Any], result: str, book: Playbook) -> str:
 
 def _order_line(order: dict[str, Any], book: Playbook) -> str:
     currency = str(order.get("currency") or book.currency)
+
+    def said(key: str, **fields: Any) -> str:
+        return book.text("order_line", key, **fields)
+
     order_id = _first(order, "order_id", "id", "number")
-    parts = [f"Order {order_id}" if order_id else "Your order"]
+    line = said("named", order_id=order_id) if order_id else said("unnamed")
     if (merchant := _first(order, "restaurant", "merchant", "store")) and book.order_from:
-        parts[0] += " " + book.order_from.format(merchant=merchant)
+        line += " " + book.order_from.format(merchant=merchant)
     facts = []
     if status := _first(order, "status", "state"):
-        facts.append(f"status: {str(status).replace('_', ' ')}")
+        facts.append(said("status", value=str(status).replace("_", " ")))
     if placed := _first(order, "placed_at", "created_at", "ordered_at", "date"):
-        facts.append(f"placed {format_date(str(placed))}")
+        facts.append(said("placed", value=format_date(str(placed))))
     if eta := _first(order, "eta", "estimated_delivery", "estimated_delivery_at", "expected_at"):
-        facts.append(f"expected {eta}")
+        facts.append(said("expected", value=eta))
     if delivered := _first(order, "delivered_at"):
-        facts.append(f"delivered {format_date(str(delivered))}")
+        facts.append(said("delivered", value=format_date(str(delivered))))
     if until := _first(order, "refundable_until"):
-        facts.append(f"refunds possible until {format_date(str(until))}")
+        facts.append(said("refundable", value=format_date(str(until))))
     total = _first(order, "total_cents", "total_in_cents")
     if isinstance(total, int):
-        facts.append(f"total {format_money(total, currency)}")
-    line = parts[0] + (f" ({', '.join(facts)})" if facts else "")
+        facts.append(said("total", value=format_money(total, currency)))
+    line += f" ({', '.join(facts)})" if facts else ""
     items = order.get("items")
     if isinstance(items, list) and items:
         names = [i if isinstance(i, str) else _item_text(i, currency) for i in items]
-        line += f"; items: {', '.join(names)}"
+        line += said("items", list=", ".join(names))
     refunds = order.get("refunds")
     if isinstance(refunds, list) and refunds:
-        line += f"; already refunded: {', '.join(str(r.get('item', r)) if isinstance(r, dict) else str(r) for r in refunds)}"
+        refunded = [str(r.get("item", r)) if isinstance(r, dict) else str(r) for r in refunds]
+        line += said("refunded", list=", ".join(refunded))
     return line
 
 
