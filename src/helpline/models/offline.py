@@ -40,6 +40,7 @@ from helpline.models.offline_intents import (
     pick_choice,
     read_message,
     search_query,
+    topic_words,
 )
 from helpline.models.offline_profile import GENERIC_PROBLEM, Playbook, playbook_for
 from helpline.models.offline_replies import (
@@ -524,7 +525,7 @@ def _acknowledgement(goal: _Goal, book: Playbook) -> str:
 
 def _heard(reading: Reading, book: Playbook) -> str:
     """What was understood of a line nothing matched: its numbers and topic words."""
-    words = search_query(reading.words, book).split() if reading.words.strip() else []
+    words = topic_words(reading.words)
     said = " ".join([*reading.references, *words][:_HEARD_WORDS])
     return book.text("replies", "heard_words", words=said) if said else ""
 

@@ -166,6 +166,11 @@ def _says_what(norm: str) -> bool:
     return any(w not in _VAGUE for w in re.findall(r"[\w'-]+", norm))
 
 
+def topic_words(text: str) -> list[str]:
+    """The line's content words as the customer wrote them ("the weather" → ["weather"])."""
+    return [w for w in re.findall(r"[\w'-]+", text) if _plain(w) not in _FILLER]
+
+
 def search_query(text: str, book: Playbook) -> str:
     """A few words for a help-centre search: the question's gist, or its content words."""
     norm = normalise(text, book)
