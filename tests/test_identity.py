@@ -409,3 +409,16 @@ async def test_the_offline_assistant_does_not_ask_a_signed_in_customer_for_an_em
     [looked_up] = [e for e in events if isinstance(e, TurnToolResult)]
     assert looked_up.call.function.name == "lookup_order"
     assert json.loads(looked_up.content)["order_id"] == "DD-10231"
+
+
+def test_an_unreachable_key_set_is_a_503_that_names_it(sqlite_store: Store, keys: Keys) -> None:
+    import socket
+
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{closed.getsockname()[1]}/jwks.json"
+    with serve(sqlite_store, identity_jwks_url=nowhere) as server:
+        refused = Api(server.url, sqlite_store).start(rs256(claims(), keys.private))
+        assert refused.status_code == 503 and refused.headers["retry-after"]
+        assert f"key set at {nowhere} could not be read" in refused.json()["error"]["message"]
+        assert conversation_count(sqlite_store) == 0
