@@ -168,7 +168,7 @@ def _says_what(norm: str) -> bool:
 
 def topic_words(text: str) -> list[str]:
     """The line's content words as the customer wrote them ("the weather" → ["weather"])."""
-    return [w for w in re.findall(r"[\w'-]+", text) if _plain(w) not in _FILLER]
+    return [w for w in re.findall(r"[\w'-]+", text) if _plain(w).removesuffix("'s") not in _FILLER]
 
 
 def search_query(text: str, book: Playbook) -> str:
