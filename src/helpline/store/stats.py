@@ -29,11 +29,11 @@ from sqlalchemy import (
     select,
     true,
     union,
+    union_all,
 )
 from sqlalchemy import (
     cast as sql_cast,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 
 from helpline.store.conversations import AGENT, WAITING_FOR_AGENT
 from helpline.store.ratings import HIGHEST_SCORE, LOWEST_SCORE, StoredRating
@@ -226,50 +226,54 @@ def _per_conversation(sql: _Sql, since: datetime | None) -> Select[Any]:
         .group_by(m.c.conversation_id)
         .subquery("first_answer")
     )
-    handoff = (
-        select(_tickets.c.conversation_id, func.min(_tickets.c.created_at).label("at"))
-        .where(_tickets.c.category == "handoff")
-        .group_by(_tickets.c.conversation_id)
-        .subquery("handoff")
-    )
-    agent_wrote = (
-        select(m.c.conversation_id)
-        .join(scope, scope.c.id == m.c.conversation_id)
-        .where(m.c.role == "assistant", is_agent)
-        .group_by(m.c.conversation_id)
-        .subquery("agent_wrote")
-    )
-    agent_reply = (
-        select(m.c.conversation_id, func.min(m.c.created_at).label("at"))
-        .join(handoff, handoff.c.conversation_id == m.c.conversation_id)
-        .where(m.c.role == "assistant", is_agent, m.c.created_at >= handoff.c.at)
-        .group_by(m.c.conversation_id)
-        .subquery("agent_reply")
-    )
+    people = _people(is_agent, m).subquery("people")
     reopened = _reopened(sql, scope).subquery("reopened")
-    handed_off = or_(
-        handoff.c.conversation_id.is_not(None),
-        agent_wrote.c.conversation_id.is_not(None),
-        scope.c.status == WAITING_FOR_AGENT,
-    )
+    handed_off = or_(people.c.cid.is_not(None), scope.c.status == WAITING_FOR_AGENT)
     return (
         select(
             scope.c.id,
             sql.day(scope.c.created_at).label("day"),
             sql.seconds(first_answer.c.at, scope.c.first_user_at).label("first_answer_seconds"),
             case((handed_off, 1), else_=0).label("handed_off"),
-            sql.seconds(agent_reply.c.at, handoff.c.at).label("agent_reply_seconds"),
+            sql.seconds(people.c.agent_at, people.c.handoff_at).label("agent_reply_seconds"),
             case((reopened.c.conversation_id.is_not(None), 1), else_=0).label("reopened"),
             _ratings.c.score,
         )
         .select_from(scope)
         .outerjoin(first_answer, first_answer.c.conversation_id == scope.c.id)
-        .outerjoin(handoff, handoff.c.conversation_id == scope.c.id)
-        .outerjoin(agent_wrote, agent_wrote.c.conversation_id == scope.c.id)
-        .outerjoin(agent_reply, agent_reply.c.conversation_id == scope.c.id)
+        .outerjoin(people, people.c.cid == scope.c.id)
         .outerjoin(reopened, reopened.c.conversation_id == scope.c.id)
         .outerjoin(_ratings, _ratings.c.conversation_id == scope.c.id)
     )
+
+
+def _people(is_agent: ColumnElement[bool], m: Any) -> Select[Any]:
+    """Per conversation a person was in: the first handoff, and a person's first message after
+    it. From one sorted pass over handoff tickets and people's messages, with no join whose
+    size the planner must guess."""
+    moments = union_all(
+        select(
+            _tickets.c.conversation_id.label("cid"),
+            _tickets.c.created_at.label("at"),
+            literal("handoff").label("kind"),
+        ).where(_tickets.c.category == "handoff"),
+        select(m.c.conversation_id, m.c.created_at, literal("agent")).where(
+            m.c.role == "assistant", is_agent
+        ),
+    ).subquery("moments")
+    first_handoff = func.min(case((moments.c.kind == "handoff", moments.c.at)))
+    marked = select(
+        moments.c.cid,
+        moments.c.at,
+        moments.c.kind,
+        first_handoff.over(partition_by=moments.c.cid).label("handoff_at"),
+    ).subquery("marked")
+    replied = and_(marked.c.kind == "agent", marked.c.at >= marked.c.handoff_at)
+    return select(
+        marked.c.cid,
+        func.min(marked.c.handoff_at).label("handoff_at"),
+        func.min(case((replied, marked.c.at))).label("agent_at"),
+    ).group_by(marked.c.cid)
 
 
 def _reopened(sql: _Sql, scope: Any) -> Any:
@@ -425,6 +429,8 @@ class _PostgresSql(_Sql):
         return func.to_char(func.timezone("UTC", moment), "YYYY-MM-DD")
 
     def tool_calls(self, wire: Any) -> _Calls:
+        from sqlalchemy.dialects.postgresql import JSONB
+
         calls = sql_cast(wire, JSONB)["tool_calls"]
         listed = case((func.jsonb_typeof(calls) == "array", calls))
         each = (
@@ -438,6 +444,8 @@ class _PostgresSql(_Sql):
         )
 
     def first_article(self, content: Any) -> ColumnElement[Any]:
+        from sqlalchemy.dialects.postgresql import JSONB
+
         document = sql_cast(content, JSONB)
         return case(
             (content.like("{%}"), document["results"][0]["article"].astext),
