@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+from pathlib import Path
 
 import pytest
 from bench.offline_understanding import Judge, dialogue_ok, first_replies, read_lines, respond
 
 from helpline.models.offline import OfflineModel
 from helpline.support.profile import DEFAULT_PROFILE
+from helpline.understanding.classifier import WEIGHTS_FILE, Softmax
+from helpline.understanding.intents import IntentMatcher, matcher_for, read_intents
+from helpline.understanding.train import main as train_main
 
 MODEL = OfflineModel(profile=DEFAULT_PROFILE)
 JUDGE = Judge(DEFAULT_PROFILE)
-# Measured 86% on dev; the floor keeps a regression from passing unnoticed.
-DEV_FLOOR = 0.83
+# The development lines are among the profile's examples, so the shipped classifier has
+# seen them (cross-validated figures are in bench/offline_understanding.py); the floor
+# keeps a regression in the engine or the examples from passing unnoticed.
+DEV_FLOOR = 0.95
 
 # (line, tool called, its arguments' text must contain) — every example the issue quotes.
 MUST_PASS = [
@@ -103,3 +110,68 @@ def test_a_second_business_runs_on_its_own_profile() -> None:
     )
     query = json.loads(reply.calls[0].function.arguments)["query"]
     assert judge.help_center.search(query, k=1)[0].article_id == "returns"
+
+
+@pytest.mark.parametrize("folder", [DEFAULT_PROFILE, ELECTRONICS], ids=lambda p: p.name)
+def test_the_shipped_weights_fit_the_profile_examples(folder: Path) -> None:
+    matcher = matcher_for(folder)
+    assert matcher is not None
+    shape = (matcher.features.width, len(matcher.specs))
+    assert Softmax.load(folder / WEIGHTS_FILE, matcher.key, shape) is not None, (
+        f"run python -m helpline.understanding.train {folder}"
+    )
+
+
+def test_candidates_are_ranked_with_probabilities() -> None:
+    matcher = matcher_for(DEFAULT_PROFILE)
+    assert matcher is not None
+    ranked = matcher.ranked("i want my money back for the cold pizza")
+    scores = [score for _, score in ranked]
+    assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1.0001
+    match = matcher.match("how do i reset my password")
+    assert match is not None and match.intent.name == "password_reset"
+    assert match.score > 0.8 > match.runner_up_score
+    assert match.runner_up is not None and match.ranked[1] == (
+        match.runner_up,
+        match.runner_up_score,
+    )
+    assert matcher.ranked("   ") == [] and matcher.match("") is None
+
+
+SMALL = """
+[understanding]
+threshold = 0.5
+[intents.refund]
+leads_to = "refund"
+examples = ["i want a refund", "give me my money back", "refund my order please"]
+[intents.track]
+leads_to = "order"
+examples = ["where is my order", "track my parcel", "has my order shipped"]
+[intents.none]
+leads_to = "none"
+examples = ["what's the weather", "tell me a joke", "who won the match"]
+"""
+
+
+def test_a_profile_without_fresh_weights_is_trained_in_memory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "intents.toml").write_text(SMALL)
+    specs, threshold = read_intents(tmp_path / "intents.toml")
+    fresh = IntentMatcher(specs, threshold, weights=tmp_path / WEIGHTS_FILE)
+    match = fresh.match("can I have my money back")
+    assert match is not None and match.intent.name == "refund"
+
+    assert train_main([str(tmp_path)]) == 0
+    shipped = IntentMatcher(specs, threshold, weights=tmp_path / WEIGHTS_FILE)
+    assert shipped.match("where's my parcel")
+    assert Softmax.load(tmp_path / WEIGHTS_FILE, shipped.key, (shipped.features.width, 3))
+
+    edited = SMALL.replace('"has my order shipped"', '"has my order shipped", "order status"')
+    (tmp_path / "intents.toml").write_text(edited)
+    specs, threshold = read_intents(tmp_path / "intents.toml")
+    stale = IntentMatcher(specs, threshold, weights=tmp_path / WEIGHTS_FILE)
+    with caplog.at_level(logging.WARNING):
+        match = stale.match("order status?")
+    assert match is not None and match.intent.name == "track"
+    assert "python -m helpline.understanding.train" in caplog.text

@@ -8,6 +8,9 @@ from typing import Any
 
 from tools.split_understanding_data import DATA, FOOD_INTENTS, planned, problems
 
+from helpline.support.profile import DEFAULT_PROFILE
+from helpline.understanding.intents import read_intents
+
 
 def rows(name: str) -> list[dict[str, Any]]:
     """One data file's rows."""
@@ -46,3 +49,17 @@ def test_each_dialogue_names_the_customer_in_its_name_turn_only() -> None:
         turns, name = dialogue["turns"], dialogue["name"].casefold()
         assert name in turns[dialogue["name_turn"]].casefold(), dialogue
         assert not any(name in turn.casefold() for turn in turns[: dialogue["name_turn"]]), dialogue
+
+
+def test_no_untouched_line_is_a_profile_example() -> None:
+    """The test split stays unseen: none of its lines teaches either profile's classifier."""
+    for folder, test in (
+        (DEFAULT_PROFILE, rows("test.jsonl")),
+        (
+            DEFAULT_PROFILE.parent / "electronics",
+            [r for r in rows("electronics.jsonl") if r["split"] == "test"],
+        ),
+    ):
+        specs, _ = read_intents(folder / "intents.toml")
+        examples = {e.casefold() for spec in specs for e in spec.examples}
+        assert not examples & {r["text"].casefold() for r in test}, folder.name
