@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from helpline.cli import app
 from helpline.evaluation import SuiteError, load_suite
 from helpline.evaluation.matchers import mismatch
-from tests.fake_openai import FakeOpenAI, text_reply
+from tests.fake_openai import FakeOpenAI, text_reply, tool_call_reply
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "evals" / "default.yaml"
@@ -150,6 +150,41 @@ scenarios:
     assert '"omar@example.com"' in first[0]["content"]  # the hidden facts
     second = fake_openai.requests[1].body["messages"]
     assert second[-1]["role"] == "user" and "email address" in second[-1]["content"]
+
+
+def test_the_suite_runs_against_an_openai_compatible_model(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    """The configured backend answers: here a model over HTTP that files a nameless ticket."""
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        """
+name: over HTTP
+scenarios:
+  - id: login
+    customer: {turns: ["I can't log in"]}
+    expect:
+      tool_calls: [{name: create_customer_ticket, arguments: {issue: {contains: log in}}}]
+""",
+        encoding="utf-8",
+    )
+    fake_openai.script(
+        tool_call_reply(
+            [("call_1", "create_customer_ticket", '{"name": "Unknown", "issue": "Cannot log in"}')]
+        ),
+        text_reply("I've filed ticket #1."),
+    )
+    env = _offline_env(
+        HELPLINE_BASE_URL=fake_openai.base_url, HELPLINE_API_KEY="test", HELPLINE_MODEL="fake-model"
+    )
+
+    result = CliRunner().invoke(app, ["eval", str(suite)], env=env)
+
+    assert result.exit_code == 1, result.stdout
+    assert "fake-model" in result.stdout  # the backend the report names
+    assert "forbid ticket_without_name: a general ticket was filed without a name ('Unknown')" in (
+        result.stdout
+    )
 
 
 def test_a_simulated_customer_without_a_model_is_skipped(tmp_path: Path) -> None:

@@ -48,8 +48,10 @@ def evaluate(
 ) -> None:
     """Run each scenario K times on a fresh database; exit 1 when the suite's threshold is missed."""
     from helpline.cli import _fail, _print_json, _settings
+    from helpline.context_budget import budget_for
     from helpline.evaluation import SuiteError, SuiteRunner, load_suite
     from helpline.evaluation.report import json_report, junit_report, scenario_line, text_report
+    from helpline.pricing import ModelCatalog
     from helpline.support import ProfileError, load_profile
 
     if json_output and junit is not None:
@@ -70,12 +72,18 @@ def evaluate(
         profile = load_profile(settings.profile)
     except ProfileError as exc:
         _fail(f"The company profile could not be loaded: {exc}", code=2)
+    backend = settings.build_model(local_files_allowed=True)
+    catalog = ModelCatalog.load(settings.prices_file)
+    model_id = getattr(backend, "model", None) or backend.name
     runner = SuiteRunner(
         suite,
-        settings.build_model(local_files_allowed=True),
+        backend,
         profile,
         vision_model=settings.build_vision_model(),
         customer_model=_customer_model(settings),
+        budget=budget_for(backend, model_id, catalog, settings.context_tokens),
+        catalog=catalog,
+        model_id=model_id,
     )
 
     def show(result: ScenarioResult) -> None:

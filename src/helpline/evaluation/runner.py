@@ -14,6 +14,7 @@ from pathlib import Path
 from string import Template
 
 from helpline.assistant import Assistant
+from helpline.context_budget import ContextBudget
 from helpline.evaluation.checks import Check, Rules, run_checks
 from helpline.evaluation.customers import CustomerSide, ScriptedCustomer, SimulatedCustomer
 from helpline.evaluation.record import RunRecord, capture
@@ -21,6 +22,7 @@ from helpline.evaluation.suite import Scenario, Suite
 from helpline.events import TurnError, TurnText
 from helpline.messages import UserMessage
 from helpline.models.base import ChatModel
+from helpline.pricing import ModelCatalog
 from helpline.store import Store
 from helpline.support import Profile, support_tools
 from helpline.support.demo import seed_demo_orders
@@ -112,12 +114,18 @@ class SuiteRunner:
         *,
         vision_model: ChatModel | None = None,
         customer_model: ChatModel | None = None,
+        budget: ContextBudget | None = None,
+        catalog: ModelCatalog | None = None,
+        model_id: str | None = None,
     ) -> None:
+        """``budget``, ``catalog`` and ``model_id`` as for :class:`Assistant`: what a request
+        may hold, and the prices each reply's cost is counted at."""
         self.suite = suite
         self.model = model
         self.profile = profile
         self.vision_model = vision_model
         self.customer_model = customer_model
+        self.budget, self.catalog, self.model_id = budget, catalog, model_id
         self.tools = support_tools(profile)
         self.rules = Rules(refund_window_days=profile.settings.refund_window_days)
 
@@ -178,6 +186,9 @@ class SuiteRunner:
             self.profile.system_prompt,
             vision_model=self.vision_model,
             local_files_allowed=True,  # the suite's author runs it: its receipt files are read
+            budget=self.budget,
+            catalog=self.catalog,
+            model_id=self.model_id,
         )
         conversation_id = assistant.new_conversation()
         customer = self._customer(scenario)
