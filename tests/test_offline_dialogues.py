@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -354,31 +356,33 @@ def test_every_intent_leads_somewhere_and_its_search_finds_its_article(folder: A
 # Two close intents; nothing close ------------------------------------------------------------
 
 
-def test_two_close_intents_get_one_question_naming_both_and_the_answer_picks_one() -> None:
+def test_two_close_intents_get_one_question_naming_both_and_the_answer_picks_one(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "asking"
+    shutil.copytree(DEFAULT_PROFILE, folder)
+    # A business that asks whenever its two best intents lead apart; the rest is Dishdash's.
+    (folder / "replies.toml").write_text("[understanding]\nclarify_margin = 2.0\n")
+    model, book = OfflineModel(profile=folder), playbook_for(folder.resolve())
     line = {"role": "user", "content": "cancel my account"}
-    margin = BOOK.clarify_margin
-    BOOK.clarify_margin = 2.0  # a profile that asks whenever two intents lead apart
-    try:
-        choices = read_message(line["content"], BOOK, matcher=DISHDASH.matcher).choices
-        assert choices is not None
-        first, second = (BOOK.intents[c] for c in choices)
-        question, calls = _reply(DISHDASH, [line])
-        assert not calls and question.count("?") == 1
-        assert f"{first.topic}, or {second.topic}?" in question
-        for answer, picked in [
-            ("the first", first),
-            ("the second one", second),
-            (str(second.topic), second),
-            (str(first.topic), first),
-        ]:
-            messages = [line, {"role": "assistant", "content": question}]
-            text, calls = _reply(DISHDASH, [*messages, {"role": "user", "content": answer}])
-            assert "Just to be sure" not in text, answer
-            if picked.leads_to == "article":
-                query = picked.query or str(picked.article).replace("-", " ")
-                assert [json.loads(c.function.arguments) for c in calls] == [{"query": query}]
-    finally:
-        BOOK.clarify_margin = margin
+    choices = read_message(line["content"], book, matcher=model.matcher).choices
+    assert choices is not None
+    first, second = (book.intents[c] for c in choices)
+    question, calls = _reply(model, [line])
+    assert not calls and question.count("?") == 1
+    assert f"{first.topic}, or {second.topic}?" in question
+    for answer, picked in [
+        ("the first", first),
+        ("the second one", second),
+        (str(second.topic), second),
+        (str(first.topic), first),
+    ]:
+        messages = [line, {"role": "assistant", "content": question}]
+        text, calls = _reply(model, [*messages, {"role": "user", "content": answer}])
+        assert "Just to be sure" not in text, answer
+        if picked.leads_to == "article":
+            query = picked.query or str(picked.article).replace("-", " ")
+            assert [json.loads(c.function.arguments) for c in calls] == [{"query": query}]
 
 
 def test_the_clarifying_question_is_one_short_question_from_the_profile() -> None:
