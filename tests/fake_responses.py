@@ -96,6 +96,9 @@ class FakeResponses:
         """Stream parallel calls' argument deltas alternately, not one call after another."""
         self.text_deltas = True
         """Stream text as deltas; False sends it only in the finished message item."""
+        self.item_ids_in_text_deltas = True
+        """False names a text delta's item only by ``output_index`` and ``content_index``, as
+        xAI documents its ``response.output_text.delta``."""
         self.requests: list[ResponsesRequest] = []
         self.stored: dict[str, list[dict[str, Any]]] = {}
         """Each stored response's whole conversation: its input items and its output."""
@@ -452,8 +455,13 @@ class _Stream:
         yield self._event("response.output_item.added", output_index=index, item=item), False
         part = {"type": "output_text", "text": "", "annotations": []}
         yield self._event("response.content_part.added", part=part, **ids), False
+        by_index = {"output_index": index, "content_index": 0}
+        delta_ids = ids if self.server.item_ids_in_text_deltas else by_index
         for text in texts if self.server.text_deltas else ():
-            yield self._event("response.output_text.delta", delta=text, logprobs=[], **ids), True
+            yield (
+                self._event("response.output_text.delta", delta=text, logprobs=[], **delta_ids),
+                True,
+            )
         whole = "".join(texts)
         yield self._event("response.output_text.done", text=whole, logprobs=[], **ids), False
         yield self._event("response.content_part.done", part={**part, "text": whole}, **ids), False

@@ -107,6 +107,14 @@ async def test_text_sent_only_in_the_finished_message_is_the_answer(fake: FakeRe
     assert _text(await _events(_model(fake), HELLO)) == "All in one piece."
 
 
+async def test_text_deltas_named_only_by_output_index_are_not_repeated_by_the_finished_item(
+    fake: FakeResponses,
+) -> None:
+    fake.item_ids_in_text_deltas = False  # xAI's delta events carry no item_id
+    fake.script(text_reply("Hello there, friend!"))
+    assert _text(await _events(_model(fake), HELLO)) == "Hello there, friend!"
+
+
 async def test_usage_reads_each_field_the_provider_reports(fake: FakeResponses) -> None:
     usage = {
         "input_tokens": 1200,

@@ -313,7 +313,8 @@ class _Reader:
         self._by_item: dict[str, _Call] = {}
         self._by_index: dict[int, _Call] = {}
         self.texted: set[Any] = set()
-        """The message items whose text came in deltas (the rest is read from the item)."""
+        """The message items whose text came in deltas, by item id and by output index (xAI
+        names a delta's item only by its index); the rest is read from the finished item."""
         self.reasoning: list[dict[str, Any]] = []
         self.usage: Usage | None = None
         self.finish: str | None = None
@@ -346,7 +347,12 @@ class _Reader:
             arguments = expect(item.get("arguments"), str, "a function call's arguments")
             if done and arguments:
                 partial.final = arguments
-        elif kind_of_item == "message" and done and item.get("id") not in self.texted:
+        elif (
+            kind_of_item == "message"
+            and done
+            and item.get("id") not in self.texted
+            and event.get("output_index") not in self.texted
+        ):
             parts = expect(item.get("content"), list, "a message's content") or ()
             return [
                 p["text"]
@@ -419,7 +425,7 @@ async def _parse_events(
             kind_of_event = event.get("type")
             if kind_of_event in _TEXT_DELTAS:
                 if delta := expect(event.get("delta"), str, "a text delta"):
-                    reader.texted.add(event.get("item_id"))
+                    reader.texted.update((event.get("item_id"), event.get("output_index")))
                     yield TextDelta(delta)
             elif kind_of_event == "response.function_call_arguments.delta":
                 if delta := expect(event.get("delta"), str, "an arguments delta"):
