@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -84,8 +86,39 @@ def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+_REVISION = re.compile(r"^(down_)?revision\b[^=]*=\s*(.+?)\s*$", re.MULTILINE)
+
+
+def _head_revision() -> str | None:
+    """The newest revision, read from the migration files' ids without importing Alembic;
+    ``None`` when they do not form one chain (Alembic then sorts it out)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (_MIGRATIONS / "versions").glob("*.py"):
+        for down, value in _REVISION.findall(path.read_text(encoding="utf-8")):
+            ids = set(re.findall(r"[\"']([^\"']+)[\"']", value))
+            (parents if down else revisions).update(ids)
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _current_revisions(engine: Engine) -> set[str]:
+    """The revisions the database is at (none on a new database)."""
+    with engine.connect() as connection:
+        try:
+            return set(connection.scalars(text("SELECT version_num FROM alembic_version")))
+        except DBAPIError:  # no version table yet
+            return set()
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (creates it on a new database)."""
+    """Bring the schema to the newest revision (creates it on a new database).
+
+    A database already at the newest revision is left alone without loading Alembic, which
+    would take most of a command's start-up."""
+    head = _head_revision()
+    if head is not None and _current_revisions(engine) == {head}:
+        return
     from alembic import command
     from alembic.config import Config
 
