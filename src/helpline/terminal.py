@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
-from typing import TextIO, cast
+from typing import TYPE_CHECKING, TextIO, cast
 
 from rich.console import Console
-from rich.live import Live
-from rich.markdown import Markdown
 
 from helpline.events import (
     TurnDone,
@@ -21,6 +19,10 @@ from helpline.events import (
     TurnToolProgress,
     TurnToolResult,
 )
+
+if TYPE_CHECKING:  # drawn on a terminal only: a pipe never loads them
+    from rich.live import Live
+    from rich.markdown import Markdown
 
 _RESULT_PREVIEW = 160
 
@@ -92,6 +94,8 @@ class _MarkdownSoFar:
         self.text = ""
 
     def __rich__(self) -> Markdown:
+        from rich.markdown import Markdown
+
         return Markdown(self.text)
 
 
@@ -121,6 +125,8 @@ class LiveTurnPrinter(TurnPrinter):
         if isinstance(event, TurnText):
             self._answer.text += event.delta
             if self._live is None:
+                from rich.live import Live
+
                 self._live = Live(
                     self._answer,
                     console=self.console,

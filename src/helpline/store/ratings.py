@@ -16,7 +16,6 @@ from sqlalchemy import (
     UniqueConstraint,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -70,8 +69,11 @@ class Ratings:
             raise ValueError(f"a rating is from {LOWEST_SCORE} to {HIGHEST_SCORE}, not {score}")
         rating = RatingInfo(conversation_id, score, comment or None, utcnow())
         values = dataclasses.asdict(rating)
-        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(StoredRating).values(values)
+        if self._engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        statement = insert(StoredRating).values(values)
         statement = statement.on_conflict_do_update(
             index_elements=[StoredRating.conversation_id],
             set_={k: statement.excluded[k] for k in ("score", "comment", "created_at")},

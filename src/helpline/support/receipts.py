@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from helpline.images import ImageError, load_image
 from helpline.store import IMAGE_SCHEME
 from helpline.support.profile import Profile, Settings
 from helpline.tools import Tool, ToolContext, ToolError, tool
@@ -22,6 +21,8 @@ async def _load(image_url: str, context: ToolContext) -> tuple[bytes, str]:
                 "Ask the customer to upload the receipt photo again."
             )
         return record.data, record.mime
+    from helpline.images import ImageError, load_image  # fetching and decoding: loaded on use
+
     try:
         image = await load_image(reference, local_files_allowed=context.local_files_allowed)
     except ImageError as exc:
