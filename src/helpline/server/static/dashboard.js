@@ -212,7 +212,7 @@ function ratingsList(ratings) {
     const item = el("li", "recent-rating");
     item.append(el("span", `score score-${r.score}`, `${r.score} / 5`));
     item.append(el("span", "comment", r.comment ? showBidiControls(r.comment) : "(no comment)"));
-    item.append(el("span", "when", new Date(r.created_at).toLocaleString()));
+    item.append(el("span", "when", `${new Date(r.created_at).toLocaleString()} · conversation ${r.conversation_id}`));
     list.append(item);
   }
   return list;
