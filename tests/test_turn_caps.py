@@ -57,7 +57,8 @@ async def test_tool_calls_beyond_the_cap_are_answered_with_an_error_not_run(
     conversation_id = assistant.new_conversation()
     events = await _turn(assistant, conversation_id, "file lots")
 
-    assert filed == [f"issue {i}" for i in range(DEFAULT_MAX_TOOL_CALLS)]
+    # The first calls up to the cap ran (concurrently, so in any order); no others did.
+    assert sorted(filed) == sorted(f"issue {i}" for i in range(DEFAULT_MAX_TOOL_CALLS))
     assert sum(isinstance(e, TurnToolCall) for e in events) == DEFAULT_MAX_TOOL_CALLS
     assert sum(isinstance(e, TurnToolResult) for e in events) == DEFAULT_MAX_TOOL_CALLS
     stored = sqlite_store.conversations.messages(conversation_id)
