@@ -383,3 +383,23 @@ async def test_a_signed_in_owner_is_paid_at_once_under_the_limit(desk: Desk) -> 
     assert large["awaiting_approval"] is True
     (waiting,) = desk.store.approvals.find(status="pending")
     assert waiting.rules == ("over_limit",)
+
+
+@pytest.mark.parametrize("rejected", [True, False], ids=["rejected", "still-waiting"])
+async def test_a_refund_a_person_rejected_is_not_paid_by_asking_again_for_less(
+    desk: Desk, rejected: bool
+) -> None:
+    """Rejected (or still waiting) for the pizza and the bread, the bread alone (under the
+    limit, a first refund, signed in) goes to a person too, not paid by the assistant."""
+    omar = VerifiedCustomer(id="cust-1", email="Omar@Example.com", name="Omar Haddad")
+    customer = Customer(desk.store, signed_in=omar)
+    queued = await customer.refund(["Family Pizza", "Garlic Bread"])
+    if rejected:
+        desk.reject("Dan", queued["approval_id"], "the restaurant confirmed it left hot")
+    again = await customer.refund(["Garlic Bread"])
+    assert again["approved"] is False and again["awaiting_approval"] is True
+    assert "already been asked" in again["message"]
+    order = desk.store.orders.get("DD-1")
+    assert order is not None and order.refunds == ()
+    other = await customer.refund(["Coca-Cola 330ml"])  # items nobody was asked about
+    assert other["approved"] is True

@@ -4,8 +4,10 @@ The profile decides (``[policy]`` in ``profile.toml``): a refund above
 ``refund_approval_over`` (in the profile's currency), and those ``refund_approval_when``
 names — ``second_refund_on_order`` (the order had a refund already) and
 ``customer_not_verified`` (the business has not signed the customer in) — are queued for an
-agent instead of being paid. The rules that refuse a refund outright run first, in
-:mod:`helpline.support.orders`; these only decide who says yes.
+agent instead of being paid. Whatever the profile says, items a person rejected, or is
+still to decide on, go to a person again: asking anew, for less, never pays them. The rules
+that refuse a refund outright run first, in :mod:`helpline.support.orders`; these only decide
+who says yes.
 """
 
 from __future__ import annotations
@@ -20,12 +22,19 @@ from helpline.support.profile import Settings
 OVER_LIMIT = "over_limit"
 SECOND_REFUND = "second_refund_on_order"
 NOT_VERIFIED = "customer_not_verified"
+ASKED_BEFORE = "asked_of_a_person_before"
+_UNDECIDED_OR_REJECTED = frozenset({"pending", "approving", "rejected"})
 
 
 def approval_rules(
-    settings: Settings, order: Order, refunds: Sequence[Refund], verified: bool
+    settings: Settings,
+    order: Order,
+    refunds: Sequence[Refund],
+    verified: bool,
+    earlier: Sequence[ApprovalInfo] = (),
 ) -> list[str]:
-    """The rules that make these refunds wait for a person; empty when they may be paid now."""
+    """The rules that make these refunds wait for a person; empty when they may be paid now.
+    ``earlier`` are the order's approvals so far."""
     rules = []
     limit = settings.refund_approval_over
     if limit is not None:
@@ -37,6 +46,9 @@ def approval_rules(
         rules.append(SECOND_REFUND)
     if NOT_VERIFIED in settings.refund_approval_when and not verified:
         rules.append(NOT_VERIFIED)
+    asked = {refund.item_name for refund in refunds}
+    if any(a.status in _UNDECIDED_OR_REJECTED and asked & set(a.items) for a in earlier):
+        rules.append(ASKED_BEFORE)
     return rules
 
 
@@ -53,6 +65,7 @@ def explain_rules(settings: Settings, order: Order, rules: Sequence[str]) -> str
         OVER_LIMIT: over,
         SECOND_REFUND: f"order {order.id} has had a refund before",
         NOT_VERIFIED: "the conversation is not signed in to a customer account",
+        ASKED_BEFORE: "a person from our team has already been asked about refunding these items",
     }
     return ", and ".join(reasons[rule] for rule in rules)
 

@@ -453,7 +453,10 @@ def order_tools(profile: Profile, system: OrderSystem | None = None) -> list[Too
                 _check_refundable(order, chosen, window_days, now)
                 planned = _plan_refunds(order, chosen, reason, context.tool_call_id, now)
             amount = sum(r.amount_cents for r in planned)
-            waits_for = [] if replayed else approval_rules(settings, order, planned, verified)
+            waits_for = []
+            if not replayed:
+                asked = context.store.approvals.find(order_id=order.id)
+                waits_for = approval_rules(settings, order, planned, verified, asked)
             if waits_for:
                 return _queue_for_approval(context, order, chosen, planned, waits_for, reason)
             tickets = context.store.tickets
