@@ -107,6 +107,13 @@ ANSWERS = [
     "sure, my name is {}",
     "{}.",
     "{}!",
+    "{}, thanks",
+    "it's {} btw",
+    "the name is {}",
+    "{} is my name",
+    "I am called {}",
+    "Dr. {}",
+    "Ms {}",
 ]
 
 
@@ -211,7 +218,7 @@ def test_a_problem_asks_for_the_name_first(problem: str, words: str) -> None:
 def test_a_problem_then_a_name_files_one_ticket_at_once(
     index: int, problem: str, words: str
 ) -> None:
-    """Each problem with a third of the answer forms (each form meets five problems)."""
+    """Each problem with a third of the answer forms (each form meets several problems)."""
     for i, form in enumerate(ANSWERS[index % 3 :: 3]):
         name = NAMES[i % len(NAMES)]
         tickets = _talk(DISHDASH, [problem, form.format(name)])

@@ -184,12 +184,18 @@ def search_query(text: str, book: Playbook) -> str:
 # Names -----------------------------------------------------------------------------------
 
 _NAME_WORD = r"[^\W\d_](?:[^\W\d_]|['’-](?=[^\W\d_]))*"
-_NAME_RUN = rf"({_NAME_WORD}(?:[ \t]+{_NAME_WORD}){{0,3}})"
+# A courtesy title before a name is not part of it: "Dr. Li Wei" is Li Wei.
+_TITLE = r"(?:(?:mr|mrs|ms|miss|mx|dr|sir|madam)\.?\s+)?"
+_NAME_RUN = rf"{_TITLE}({_NAME_WORD}(?:[ \t]+{_NAME_WORD}){{0,4}})"
+# What may follow a name given in answer: "Ahmed Khan, thanks", "it's Li btw".
+_AFTER_NAME = r"(?:[\s,.!:;-]+(?:thanks|thank you|thx|cheers|please|btw|here))*\W*$"
 _EXPLICIT_NAME = (
-    re.compile(rf"(?:\bmy |^\W*)name(?:'s|’s| is)\s+{_NAME_RUN}", re.I),
+    re.compile(rf"(?:\b(?:my|the) |^\W*)name(?:'s|’s| is)\s+{_NAME_RUN}", re.I),
     re.compile(rf"\bname\s*[:=-]\s*{_NAME_RUN}", re.I),
-    re.compile(rf"\b(?:you can )?call me\s+{_NAME_RUN}", re.I),
-    re.compile(rf"\b(?:the )?name(?:'s|’s)\s+{_NAME_RUN}", re.I),
+    re.compile(rf"^\W*(?:my )?(?:first |full )?name\s+{_NAME_RUN}{_AFTER_NAME}", re.I),
+    re.compile(rf"\b(?:you can |they )?call me\s+{_NAME_RUN}", re.I),
+    re.compile(rf"\b(?:i'm|i’m|i am|im) called\s+{_NAME_RUN}", re.I),
+    re.compile(rf"^\W*{_NAME_RUN}\s+is my name\b", re.I),
 )
 _WEAK_NAME = (
     re.compile(rf"\b(?:i'm|i’m|i am|im)\s+{_NAME_RUN}", re.I),
@@ -202,8 +208,8 @@ _ANSWER_LEAD = (
     r"thanks|thank you|my name\??)(?![^\W\d_])[\s,.!?:;-]*)*"
 )
 _ASKED_NAME = (
-    re.compile(rf"^\W*{_ANSWER_LEAD}{_NAME_RUN}\W*$", re.I),
-    re.compile(rf"(?:^|[\s,.!?])(?:it's|it’s|its|it is)\s+{_NAME_RUN}\W*$", re.I),
+    re.compile(rf"^\W*{_ANSWER_LEAD}{_NAME_RUN}{_AFTER_NAME}", re.I),
+    re.compile(rf"(?:^|[\s,.!?])(?:it's|it’s|its|it is)\s+{_NAME_RUN}{_AFTER_NAME}", re.I),
 )
 # Words that follow "I'm" / "this is" / start a short reply but are not names.
 _NOT_NAMES = frozenset(
@@ -228,7 +234,7 @@ _NOT_NAMES = frozenset(
 _NAME_STOP = frozenset(
     _words(
         "and from but with here in at on i i'm im my me or so because since who living based "
-        "calling writing again too as"
+        "calling writing again too as is btw thanks please"
     )
 )
 
