@@ -49,6 +49,9 @@ def test_a_rating_given_on_the_page_appears_on_the_dashboard(
     card.locator("button[type=submit]").click()
     expect(card).to_have_text("Thanks for your rating: 4 of 5.")
 
+    page.click("#new-chat")
+    expect(page.locator("#rate-chat")).to_be_hidden()
+
     ratings = sqlite_store.ratings.recent()
     assert [(r.score, r.comment) for r in ratings] == [(4, "Quick and friendly")]
 

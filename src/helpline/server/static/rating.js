@@ -90,4 +90,9 @@ export function askForRating() {
 if (button) {
   button.hidden = !session();
   button.addEventListener("click", askForRating);
+  // A new conversation has nothing to rate yet.
+  document.getElementById("new-chat")?.addEventListener("click", () => {
+    button.hidden = true;
+    card?.remove();
+  });
 }
