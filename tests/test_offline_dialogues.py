@@ -256,6 +256,24 @@ def test_the_quoted_conversations() -> None:
     ] == [(1, "Mei Ling")]
 
 
+@pytest.mark.parametrize(
+    "question",
+    ["how do refunds work?", "someone is using my account", "I want to see your refund policy"],
+)
+def test_a_name_after_a_help_centre_answer_files_a_ticket_for_what_was_asked(
+    question: str,
+) -> None:
+    for form in ANSWERS[::4]:
+        tickets = _talk(DISHDASH, [question, form.format("Li Wei")])
+        assert [(t, a["name"]) for t, a in tickets] == [(1, "Li Wei")], (question, form)
+        assert question.lower().rstrip("?") in tickets[0][1]["issue"].lower()
+
+
+def test_after_a_help_centre_answer_a_new_question_is_no_name() -> None:
+    for follow_up in ["how about delivery times?", "thanks", "no", "ok", "what about vouchers"]:
+        assert _talk(DISHDASH, ["how do refunds work?", follow_up]) == [], follow_up
+
+
 # Order numbers and email addresses ---------------------------------------------------------
 
 

@@ -188,6 +188,8 @@ class _Goal:
     intent: Intent
     turns: list[_Turn]
     image_urls: list[str] = field(default_factory=list)
+    offered: bool = False
+    """The customer gave their name after an answer: what they asked is the issue."""
 
     @property
     def latest(self) -> int:
@@ -362,8 +364,22 @@ class _Conversation:
             and not latest.reading.actionable
         ):
             goals.append(_Goal(Intent.ORDER, [latest]))
+        if not goals and latest and (answered := self._answered_then_named(latest)):
+            goals.append(_Goal(Intent.PROBLEM, [answered, latest], offered=True))
         goals.sort(key=lambda g: (-g.latest, _PRIORITY.index(g.intent)))
         return goals
+
+    def _answered_then_named(self, latest: _Turn) -> _Turn | None:
+        """The question the help centre answered just before the customer gave only their
+        name (the answer offers a ticket then), unless a ticket or a person took it up."""
+        if not (latest.reading.name and not latest.reading.intents) or len(self.turns) < 2:
+            return None
+        before = self.turns[-2]
+        searched = self._ran_after(before.position, {_SEARCH.tool}, ok=False)
+        taken = self._ran_after(before.position, set(_RESOLVING), ok=False)
+        return (
+            before if Intent.POLICY in before.reading.intents and searched and not taken else None
+        )
 
     # Slots ------------------------------------------------------------------------------
 
@@ -377,9 +393,11 @@ class _Conversation:
         ]
 
     def _issue(self, goal: _Goal) -> str | None:
-        labels = list(dict.fromkeys(p for t in goal.turns for p in t.reading.problems))
+        labels = list(
+            dict.fromkeys(p for t in goal.turns for p in t.reading.problems or t.reading.reported)
+        )
         words = list(dict.fromkeys(t.reading.words for t in goal.turns if t.reading.words))
-        if goal.intent is Intent.PROBLEM and labels in ([], [GENERIC_PROBLEM]):
+        if goal.intent is Intent.PROBLEM and labels in ([], [GENERIC_PROBLEM]) and not goal.offered:
             described = [t for t in goal.turns if t.reading.described]
             if not described:
                 return None

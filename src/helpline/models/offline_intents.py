@@ -332,6 +332,8 @@ class Reading:
     """Other numbers the customer gave ("#00108"), kept with what they asked."""
     choices: tuple[str, str] | None = None
     """Two profile intents the line is equally close to: ask which one is meant."""
+    reported: tuple[str, ...] = ()
+    """The problem labels the words alone say, even where the meaning led elsewhere."""
 
     @property
     def actionable(self) -> bool:
@@ -538,6 +540,7 @@ def read_message(
         problems = problems or (GENERIC_PROBLEM,)
         described = True
     found = _Understanding(intents, problems, described)
+    reported = problems
     spec: IntentSpec | None = chosen
     choices = None
     bare = (name is not None or order_ids or emails) and len(words.split()) <= 2
@@ -560,7 +563,9 @@ def read_message(
         and matcher is not None
         and readable
         and plain_words
-        and not (asked or found.intents)
+        and not found.intents
+        and name is None
+        and Asked.DETAILS not in asked
     ):
         # Nothing close by meaning: a help-centre passage that clearly answers it still does.
         query = search_query(words, book) if words else ""
@@ -591,6 +596,7 @@ def read_message(
         reply=found.reply,
         references=find_references(text, order_ids),
         choices=choices,
+        reported=reported,
     )
 
 
