@@ -20,7 +20,7 @@ from helpline.cli import app as cli
 from helpline.config import Settings
 from helpline.server import create_app
 from helpline.server.testing import LiveServer, parse_sse
-from helpline.store import Store
+from helpline.store import Refund, Store
 from helpline.support.demo import seed_demo_orders
 from tests.test_approvals import Customer, _order
 
@@ -201,6 +201,25 @@ def test_a_rejection_over_http_says_why(desk: Desk) -> None:
         desk.url + "/api/approvals", params={"status": "done"}, headers=desk.as_agent("Dan")
     )
     assert bad_status.status_code == 422
+
+
+def test_an_approval_gives_its_amount_as_customers_read_it(desk: Desk) -> None:
+    """A yen refund has no cents: agents must read ¥2,450, not ¥24.50 (or ¥25)."""
+    refund = Refund("Bento Box", 1, 2450, "spilled")
+    desk.store.approvals.queue(
+        conversation_id=None,
+        request_id=None,
+        ticket_id=None,
+        order_id="JP-1",
+        currency="JPY",
+        refunds=[refund],
+        rules=["over_limit"],
+        why="it is in JPY, not EUR",
+    )
+    (listed,) = desk.http.get(desk.url + "/api/approvals", headers=desk.as_agent("Dan")).json()[
+        "approvals"
+    ]
+    assert (listed["amount_cents"], listed["amount"]) == (2450, "¥2,450")
 
 
 def test_two_agents_clicking_approve_at_once_pay_once(desk: Desk) -> None:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from helpline.desk import Decision, DeskError
+from helpline.money import format_money
 from helpline.server.desk_auth import desk_agent, desk_of, refused
 from helpline.server.state import ServerState, limit_client, server_state
 from helpline.store import ApprovalInfo, AuditEntry
@@ -44,6 +45,8 @@ class ApprovalOut(BaseModel):
     order_id: str
     currency: str
     amount_cents: int
+    amount: str
+    """The amount as customers read it: ``€24.50``, or ``¥2,450`` in a currency without cents."""
     refunds: list[RefundOut]
     rules: list[str]
     """Why it waits: ``over_limit``, ``second_refund_on_order``, ``customer_not_verified``."""
@@ -64,6 +67,7 @@ class ApprovalOut(BaseModel):
             )
             for r in approval.refunds
         ]
+        fields["amount"] = format_money(approval.amount_cents, approval.currency)
         return cls.model_validate({k: v for k, v in fields.items() if k in cls.model_fields})
 
 

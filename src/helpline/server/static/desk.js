@@ -14,14 +14,6 @@ let openTicket = null; // { conversationId, section } of the ticket on screen
 const outcome = el("p", "saved approval-status"); // the latest decision, kept across redraws
 outcome.setAttribute("role", "status");
 
-function money(cents, currency) {
-  try {
-    return new Intl.NumberFormat(undefined, { style: "currency", currency }).format(cents / 100);
-  } catch {
-    return `${(cents / 100).toFixed(2)} ${currency}`;
-  }
-}
-
 function when(iso) {
   return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 }
@@ -37,7 +29,7 @@ function approvalCard(approval, onDecided) {
   const card = el("div", `approval ${approval.status}`);
   card.dataset.approval = approval.id;
   const items = approval.refunds.map((r) => r.item).join(", ");
-  const title = el("p", "title", `Refund #${approval.id} · ${money(approval.amount_cents, approval.currency)} · order ${approval.order_id}`);
+  const title = el("p", "title", `Refund #${approval.id} · ${approval.amount} · order ${approval.order_id}`);
   card.append(title, textOf("p", "sub", items), el("p", "why", `Waits because ${approval.why}.`));
   const said = el("p", "saved approval-status");
   said.setAttribute("role", "status");
@@ -83,7 +75,7 @@ function approvalCard(approval, onDecided) {
       const decided = decision.approval;
       const told = decision.customer_told ? " The customer is told in their chat." : " The customer could not be told (the chat is gone).";
       outcome.textContent = `Refund #${decided.id}: ` + (decided.status === "approved"
-        ? `Approved: ${money(decided.amount_cents, decided.currency)} refunded.${told}`
+        ? `Approved: ${decided.amount} refunded.${told}`
         : decided.status === "rejected"
           ? `Rejected: nothing refunded.${told}`
           : `Not refunded: ${decided.decision_note}`);
