@@ -463,3 +463,53 @@ def test_voltcart_speaks_for_itself() -> None:
     ]
     read, _ = _reply(VOLTCART, messages)
     assert "£19.99" in read
+
+
+# The playbook file -----------------------------------------------------------------------------
+
+
+def _profile_with(tmp_path: Path, replies: str | None) -> Path:
+    folder = tmp_path / "shop"
+    shutil.copytree(DEFAULT_PROFILE, folder)
+    (folder / "replies.toml").unlink()
+    if replies is not None:
+        (folder / "replies.toml").write_text(replies)
+    return folder
+
+
+def test_a_profile_without_replies_uses_the_built_in_ones(tmp_path: Path) -> None:
+    book = playbook_for(_profile_with(tmp_path, None).resolve())
+    assert book.text("replies", "greeting", name="") == BOOK.text("replies", "greeting", name="")
+    assert book.intents == BOOK.intents
+
+
+def test_a_profile_changes_only_what_it_says(tmp_path: Path) -> None:
+    folder = _profile_with(
+        tmp_path,
+        '[orders]\nnumber_prefix = "AB"\nnumber_example = "AB-1234"\n'
+        '[replies]\ngreeting = "Hello from $company{name}!"\n',
+    )
+    book = playbook_for(folder.resolve())
+    assert book.text("replies", "greeting", name=", Li") == "Hello from Dishdash, Li!"
+    assert "AB-1234" in book.text("questions", "order_id")
+    assert find_order_ids("where is ab1234", book) == ("AB-1234",)
+    assert book.text("replies", "thanks", name="") == BOOK.text("replies", "thanks", name="")
+
+
+@pytest.mark.parametrize(
+    ("replies", "says"),
+    [
+        ('[intents.x]\nleads_to = "nowhere"\n', "leads_to='nowhere'"),
+        ('[intents.x]\nleads_to = "article"\n', "name it in article"),
+        ("[[problems]]\nlabel = 'Bad'\npattern = '(unclosed'\n", "not a valid regular expression"),
+        ("[replies\n", "could not be read"),
+    ],
+)
+def test_a_malformed_replies_file_says_where_and_what_to_fix(
+    tmp_path: Path, replies: str, says: str
+) -> None:
+    from helpline.models.offline_profile import RepliesError
+
+    with pytest.raises(RepliesError, match=r"replies\.toml") as error:
+        playbook_for(_profile_with(tmp_path, replies).resolve())
+    assert says in str(error.value)
