@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from helpline.messages import ToolCall
-from helpline.models.base import TextDelta, ToolCallReady
+from helpline.models.base import ModelError, TextDelta, ToolCallReady
 from helpline.models.offline import OfflineModel
 from helpline.models.offline_intents import find_emails, find_name, find_order_ids, read_message
 from helpline.models.offline_profile import playbook_for
@@ -510,6 +510,9 @@ def test_a_malformed_replies_file_says_where_and_what_to_fix(
 ) -> None:
     from helpline.models.offline_profile import RepliesError
 
+    folder = _profile_with(tmp_path, replies)
     with pytest.raises(RepliesError, match=r"replies\.toml") as error:
-        playbook_for(_profile_with(tmp_path, replies).resolve())
+        playbook_for(folder.resolve())
     assert says in str(error.value)
+    with pytest.raises(ModelError, match=r"can't start: .*replies\.toml"):  # shown, not crashed
+        _reply(OfflineModel(profile=folder), [{"role": "user", "content": "hello"}])

@@ -42,7 +42,7 @@ from helpline.models.offline_intents import (
     search_query,
     topic_words,
 )
-from helpline.models.offline_profile import GENERIC_PROBLEM, Playbook, playbook_for
+from helpline.models.offline_profile import GENERIC_PROBLEM, Playbook, RepliesError, playbook_for
 from helpline.models.offline_replies import (
     read_json,
     read_receipt,
@@ -51,7 +51,7 @@ from helpline.models.offline_replies import (
     render_result,
 )
 from helpline.tools import is_error_result
-from helpline.understanding.intents import IntentMatcher, matcher_for
+from helpline.understanding.intents import IntentMatcher, IntentsError, matcher_for
 
 NOTICE = (
     "(You're chatting with Helpline's built-in offline assistant. For full AI answers, set "
@@ -682,8 +682,12 @@ class OfflineModel:
                 "Set XAI_API_KEY (or HELPLINE_BASE_URL and HELPLINE_API_KEY) to use a model that can."
             )
         offered = {str(t.get("function", {}).get("name")) for t in tools or []}
+        try:
+            book, matcher = self.playbook, self.matcher
+        except (RepliesError, IntentsError) as error:  # the operator's file: say which and how
+            raise ModelError(f"The offline assistant can't start: {error}") from error
         text, calls = decide(
-            _Conversation(messages, offered, self.local_files_allowed, self.playbook, self.matcher)
+            _Conversation(messages, offered, self.local_files_allowed, book, matcher)
         )
         prompt = sum(_words(_message_text(m.get("content"))[0]) for m in messages)
         completion = _words(text) + sum(_words(c.function.arguments) for c in calls)
