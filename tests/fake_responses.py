@@ -89,9 +89,18 @@ class ResponsesRequest:
 class FakeResponses:
     """The server: ``start()``/``stop()`` or a context manager; ``base_url`` ends in ``/v1``."""
 
-    def __init__(self, models: Sequence[str] = ("fake-model",), *, gone_status: int = 400) -> None:
+    def __init__(
+        self,
+        models: Sequence[str] = ("fake-model",),
+        *,
+        gone_status: int = 400,
+        flat_errors: bool = False,
+    ) -> None:
         self.models = list(models)
         self.gone_status = gone_status
+        self.flat_errors = flat_errors
+        """Refuse a gone ``previous_response_id`` in xAI's flat shape: ``{code, error}``
+        strings, the code a gRPC status description, no ``param``."""
         self.interleave_calls = False
         """Stream parallel calls' argument deltas alternately, not one call after another."""
         self.text_deltas = True
@@ -194,7 +203,8 @@ class FakeResponses:
             text = f"Previous response with id '{previous}' not found."
             error = error_reply(self.gone_status, text, code="previous_response_not_found")
             error.body["error"]["param"] = "previous_response_id"
-            await _send_json(send, error.status, error.body)
+            flat = {"code": "Client specified an invalid argument", "error": text}
+            await _send_json(send, error.status, flat if self.flat_errors else error.body)
             return
         history = [*before, *new_items]
         if problem := _invalid(history, body):

@@ -182,9 +182,15 @@ async def test_tool_results_answer_their_calls_by_call_id_continuing_the_respons
     assert next(e for e in answer if isinstance(e, Usage)).cached_prompt_tokens > 0
 
 
-@pytest.mark.parametrize("gone_status", [400, 404])
-async def test_an_expired_stored_response_falls_back_to_the_whole_input(gone_status: int) -> None:
-    with FakeResponses(gone_status=gone_status) as fake:
+@pytest.mark.parametrize(
+    ("gone_status", "flat_errors"),
+    [(400, False), (404, False), (400, True)],
+    ids=["400", "404", "400-as-xai-writes-it"],
+)
+async def test_an_expired_stored_response_falls_back_to_the_whole_input(
+    gone_status: int, flat_errors: bool
+) -> None:
+    with FakeResponses(gone_status=gone_status, flat_errors=flat_errors) as fake:
         fake.script(text_reply("Hello!"), text_reply("Still here."))
         model = _model(fake)
         first = await _events(model, HELLO)

@@ -43,6 +43,7 @@ from helpline.models.http_stream import (
     StreamingHTTPModel,
     count,
     error_body,
+    error_detail,
     expect,
     kind,
     refusal,
@@ -228,7 +229,7 @@ class ResponsesModel(StreamingHTTPModel):
         previous = body.get("previous_response_id")
 
         def refused(status: int, text: str, headers: Mapping[str, str]) -> Exception:
-            if previous and _means_chain_gone(status, error_body(text)):
+            if previous and _means_chain_gone(status, text, previous):
                 return _ChainGone(previous)
             return refusal(status, text, headers)
 
@@ -274,14 +275,19 @@ def stored_response_ids(messages: list[dict[str, Any]]) -> list[str]:
     return [m["response_id"] for m in messages if m.get("response_id")]
 
 
-def _means_chain_gone(status: int, error: Mapping[str, Any]) -> bool:
-    """A 404, or a 400 about ``previous_response_id``, answering a request that continued a
-    stored response."""
+def _means_chain_gone(status: int, text: str, previous: str) -> bool:
+    """A 404, or a 400 about ``previous_response_id``, answering a request that continued the
+    stored response ``previous``: OpenAI names the code and the parameter; xAI answers with
+    flat ``{code, error}`` strings, its message naming the response."""
     if status == 404:
         return True
-    return status == 400 and (
-        error.get("code") == CHAIN_GONE_CODE or error.get("param") == "previous_response_id"
-    )
+    if status != 400:
+        return False
+    error = error_body(text)
+    if error.get("code") == CHAIN_GONE_CODE or error.get("param") == "previous_response_id":
+        return True
+    message = error_detail(status, text)
+    return previous in message or "previous_response" in message
 
 
 @dataclass
