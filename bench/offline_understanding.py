@@ -7,7 +7,14 @@ name") must file exactly one ticket, for that name, as soon as the name is given
 
     python -m bench.offline_understanding [--json]
 
-test.jsonl is reported, never used to choose examples or thresholds.
+The development lines are among each profile's examples (with lines written for the
+classifier), so they are scored by 5-fold cross-validation: each fold is read by a
+classifier trained on the profile's examples less that fold's lines. test.jsonl (and the
+electronics lines marked test) are read by the shipped classifier; they are reported,
+never used to choose examples, features or thresholds. The multilingual lines are never
+examples either. Also printed: the classifier's own top intent accuracy, time per turn
+(mean, p99, one line at a time, classifier loaded), a fresh process's first message (the
+embedding table and weights are read then) and the CPU the layer adds to start-up.
 """
 
 from __future__ import annotations
