@@ -467,17 +467,15 @@ def _by_meaning(spec: Behaviour, found: _Understanding, book: Playbook, said: bo
 
 
 def _agreeing(match: Match, intents: set[Intent], book: Playbook) -> IntentSpec | None:
-    """The best intent, or the runner-up when only it leads where the patterns point
-    ("I can't sign in": an account question by meaning, a login problem by its words);
-    None when neither does and the meaning is less sure than the profile's ``overrule``."""
+    """The best intent, unless the patterns point elsewhere and it is less sure than the
+    profile's ``overrule``: then the runner-up if it leads where they point ("I can't sign
+    in": an account question by meaning, a login problem by its words), else None."""
     pointed = intents & _PRECISE
     candidates = [s for s in (match.intent, match.runner_up) if s is not None]
     kinds = [_LEADS_TO_INTENT.get(book.behaviour(s).leads_to) for s in candidates]
-    if not pointed or kinds[0] in pointed:
+    if not pointed or kinds[0] in pointed or match.score >= book.overrule:
         return match.intent
-    if len(kinds) > 1 and kinds[1] in pointed:
-        return candidates[1]
-    return match.intent if match.score >= book.overrule else None
+    return candidates[1] if len(kinds) > 1 and kinds[1] in pointed else None
 
 
 def _close_call(match: Match, book: Playbook) -> tuple[str, str] | None:
