@@ -109,21 +109,24 @@ def chat(
     ] = False,
 ) -> None:
     """Chat in the terminal, answers streamed. Type `exit` to leave; reads piped input too."""
-    from helpline.app import build_assistant
-    from helpline.support import ProfileError
+    from helpline.startup import frozen_start_up
 
-    settings = _settings(model=model, base_url=base_url, database_url=database_url, gguf=gguf)
-    store = _open_store(settings)
-    try:
-        assistant = build_assistant(settings, local_files_allowed=True, store=store)
-    except ProfileError as exc:
-        _fail(f"The company profile could not be loaded: {exc} (HELPLINE_PROFILE)")
-    if conversation is not None and store.conversations.get(conversation) is None:
-        _fail(
-            f"There is no conversation {conversation!r}. "
-            "Run `helpline chat` without --conversation to start a new one."
-        )
-    conversation_id = conversation or assistant.new_conversation(channel="terminal")
+    with frozen_start_up():
+        from helpline.app import build_assistant
+        from helpline.support import ProfileError
+
+        settings = _settings(model=model, base_url=base_url, database_url=database_url, gguf=gguf)
+        store = _open_store(settings)
+        try:
+            assistant = build_assistant(settings, local_files_allowed=True, store=store)
+        except ProfileError as exc:
+            _fail(f"The company profile could not be loaded: {exc} (HELPLINE_PROFILE)")
+        if conversation is not None and store.conversations.get(conversation) is None:
+            _fail(
+                f"There is no conversation {conversation!r}. "
+                "Run `helpline chat` without --conversation to start a new one."
+            )
+        conversation_id = conversation or assistant.new_conversation(channel="terminal")
     import asyncio
 
     asyncio.run(_chat_loop(assistant, conversation_id, json_output, not hide_tools))
