@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
@@ -49,34 +49,16 @@ def redis_channel(settings: Settings) -> str:
 
 
 async def _listen_postgres(feed: LiveFeed, conninfo: str) -> None:
-    import psycopg
+    async def notifications() -> AsyncIterator[None]:
+        import psycopg
 
-    warned = False
-    while True:
-        try:
-            async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-                await conn.execute(f"LISTEN {CHANNEL}")
-                feed.notified = True
-                feed.look()  # whatever happened while not listening
-                if warned:
-                    _log.info("Listening for conversation events on PostgreSQL again.")
-                    warned = False
-                async for _notification in conn.notifies():
-                    feed.look()
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            feed.notified = False
-            if not warned:
-                warned = True
-                _log.warning(
-                    "Not listening for conversation events on PostgreSQL (%s: %s); looking "
-                    "every %.1f s until it answers.",
-                    type(error).__name__,
-                    error,
-                    LOOK_OFTEN_S,
-                )
-        await asyncio.sleep(RECONNECT_S)
+        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+            await conn.execute(f"LISTEN {CHANNEL}")
+            yield None
+            async for _notification in conn.notifies():
+                yield None
+
+    await _keep_listening(feed, "PostgreSQL", notifications)
 
 
 async def _listen_redis(feed: LiveFeed, url: str, channel: str) -> None:
@@ -85,36 +67,51 @@ async def _listen_redis(feed: LiveFeed, url: str, channel: str) -> None:
     client = aioredis.Redis.from_url(url, socket_connect_timeout=0.5)
     publish = _publisher(client, channel)
     remove = feed.store.events.on_recorded(lambda: _call_on(feed, publish))
-    warned = False
+
+    async def notifications() -> AsyncIterator[None]:
+        async with client.pubsub() as pubsub:
+            await pubsub.subscribe(channel)
+            yield None
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    yield None
+
     try:
-        while True:
-            try:
-                async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(channel)
-                    feed.notified = True
-                    feed.look()
-                    if warned:
-                        _log.info("Listening for conversation events on Redis again.")
-                        warned = False
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            feed.look()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                feed.notified = False
-                if not warned:
-                    warned = True
-                    _log.warning(
-                        "Not listening for conversation events on Redis (%s: %s); looking "
-                        "often until it answers.",
-                        type(error).__name__,
-                        error,
-                    )
-            await asyncio.sleep(RECONNECT_S)
+        await _keep_listening(feed, "Redis", notifications)
     finally:
         remove()
         await client.aclose()
+
+
+async def _keep_listening(
+    feed: LiveFeed, where: str, notifications: Callable[[], AsyncIterator[None]]
+) -> None:
+    """Have ``feed`` look at each of ``notifications()`` (the first says listening began);
+    start listening again after a failure, warning once per outage."""
+    warned = False
+    while True:
+        try:
+            async for _ in notifications():
+                feed.notified = True
+                if warned:
+                    _log.info("Listening for conversation events on %s again.", where)
+                    warned = False
+                feed.look()  # the first time: whatever happened while not listening
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            feed.notified = False
+            if not warned:
+                warned = True
+                _log.warning(
+                    "Not listening for conversation events on %s (%s: %s); looking "
+                    "every %.1f s until it answers.",
+                    where,
+                    type(error).__name__,
+                    error,
+                    LOOK_OFTEN_S,
+                )
+        await asyncio.sleep(RECONNECT_S)
 
 
 def _publisher(client: aioredis.Redis, channel: str) -> Callable[[], None]:
