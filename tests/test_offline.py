@@ -114,7 +114,13 @@ Args = dict[str, Any]
 CASES: list[tuple[str, list[dict[str, Any]], str | None, Args | str]] = [
     # Problems: a ticket needs a name and what happened.
     ("login, no name", [user("Hi, I can't log in to my account")], None, ASK_NAME),
-    ("typos", [user("cant loggin, forgot pasword")], None, ASK_NAME),
+    (
+        "typos",
+        [user("cant loggin, forgot pasword")],
+        "search_help_center",
+        {"query": "login and password"},
+    ),
+    ("typos in a problem", [user("the app keeps crashsing, cant loggin")], None, ASK_NAME),
     ("shouting", [user("THE APP CRASHES EVERY TIME I OPEN IT")], None, ASK_NAME),
     ("locked out is no name", [user("I'm locked out of my account")], None, ASK_NAME),
     ("driver", [user("my driver was rude to me")], None, ASK_NAME),
