@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, Update, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -220,15 +220,7 @@ class Approvals:
         if amount_cents is not None:
             values["amount_cents"] = amount_cents
         with Session(self._engine) as session, session.begin():
-            session.execute(
-                update(StoredApproval)
-                .where(
-                    StoredApproval.id == approval_id,
-                    StoredApproval.status == APPROVING,
-                    StoredApproval.decided_by == agent,
-                )
-                .values(**values)
-            )
+            session.execute(_claimed(approval_id, agent).values(**values))
             row = session.get(StoredApproval, approval_id)
             assert row is not None
             session.add(_audit(row, agent, "approve", {"outcome": status, **(detail or {})}))
@@ -251,13 +243,9 @@ class Approvals:
         """Put ``agent``'s claim back in the queue (recording it broke; nothing was paid)."""
         with Session(self._engine) as session, session.begin():
             session.execute(
-                update(StoredApproval)
-                .where(
-                    StoredApproval.id == approval_id,
-                    StoredApproval.status == APPROVING,
-                    StoredApproval.decided_by == agent,
+                _claimed(approval_id, agent).values(
+                    status=PENDING, decided_by=None, claimed_at=None
                 )
-                .values(status=PENDING, decided_by=None, claimed_at=None)
             )
 
     def reject(self, approval_id: int, agent: str, reason: str) -> ApprovalInfo | None:
@@ -279,6 +267,15 @@ class Approvals:
             session.flush()
             _announce(session, row)
             return _info(row)
+
+
+def _claimed(approval_id: int, agent: str) -> Update:
+    """An ``UPDATE`` of the approval while ``agent``'s claim on it stands."""
+    return update(StoredApproval).where(
+        StoredApproval.id == approval_id,
+        StoredApproval.status == APPROVING,
+        StoredApproval.decided_by == agent,
+    )
 
 
 def _announce(session: Session, row: StoredApproval) -> None:
