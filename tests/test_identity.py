@@ -422,3 +422,132 @@ def test_an_unreachable_key_set_is_a_503_that_names_it(sqlite_store: Store, keys
         assert refused.status_code == 503 and refused.headers["retry-after"]
         assert f"key set at {nowhere} could not be read" in refused.json()["error"]["message"]
         assert conversation_count(sqlite_store) == 0
+
+
+def _part(value: Any) -> str:
+    return _b64(json.dumps(value).encode())
+
+
+def test_a_malformed_token_is_a_401_never_a_server_error(api: Api, keys: Keys) -> None:
+    payload = _part(claims())
+    signed = hs256(claims())
+    malformed = {
+        "a key id that is not a string": f"{_part({'alg': 'HS256', 'kid': {'x': 1}})}.{payload}.x",
+        "an unknown critical header": f"{_part({'alg': 'HS256', 'crit': ['x']})}.{payload}.x",
+        "claims that are not an object": f"{_part({'alg': 'RS256', 'kid': KID})}.{_part([1])}.x",
+        "claims that are not JSON": f"{_part({'alg': 'RS256', 'kid': KID})}.{_b64(b'{')}.x",
+        "a space inside": signed.replace(".", ". ", 1),
+    }
+    for case, token in malformed.items():
+        for response in (api.start(token), api.mine(token)):
+            assert response.status_code == 401, (case, response.text)
+            assert "not a JWT" in response.json()["error"]["message"], case
+    huge = signed + "A" * 10_000
+    assert api.start(huge).status_code == 422 and "at most 8192 characters" in api.start(huge).text
+    assert api.mine(huge).status_code == 401 and "not a JWT" in api.mine(huge).text
+    not_ascii = api.start(signed[:-2] + "é")
+    assert not_ascii.status_code == 401 and "not a JWT" in not_ascii.text
+    refused = {
+        "an RS256 token that names no key": (rs256(claims(), keys.private, kid=""), "no kid"),
+        "an exp beyond any clock": (hs256(claims(exp=10**400)), "more than 24 hours ahead"),
+        "a sub that is a number": (hs256(claims(sub=42)), "Subject must be a string"),
+    }
+    for case, (token, said) in refused.items():
+        response = api.start(token)
+        assert response.status_code == 401 and said in response.text, (case, response.text)
+    assert conversation_count(api.store) == 0
+    # A line break copied along with a good token changes nothing that was signed.
+    assert api.start(f" {signed}\n").status_code == 201
+
+
+def test_a_customer_id_is_exactly_what_the_business_signed(api: Api) -> None:
+    omar = hs256(claims(OMAR))
+    omars = api.start(omar).json()["id"]
+    padded = hs256(claims({**OMAR, "sub": " cust-omar "}))
+    assert api.read(omars, padded).status_code == 403  # another of the business's ids
+    assert api.mine(padded).json()["conversations"] == []
+
+
+@pytest.fixture(scope="module")
+def broken_key_set(keys: Keys) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A key set whose answer each test chooses: ``served["body"]`` (bytes or JSON)."""
+    served: dict[str, Any] = {}
+
+    async def key_set(_request: Any) -> Any:
+        from starlette.responses import Response
+
+        body = served["body"]
+        if isinstance(body, bytes):
+            return Response(body, media_type="text/html")
+        return JSONResponse(body)
+
+    app = Starlette(routes=[Route("/jwks.json", key_set)])
+    with LiveServer(app, name="broken key set", lifespan="off") as server:
+        yield server.url + "/jwks.json", served
+
+
+def test_a_key_set_that_cannot_check_tokens_is_a_clear_error_never_a_server_error(
+    sqlite_store: Store, keys: Keys, broken_key_set: tuple[str, dict[str, Any]]
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    url, served = broken_key_set
+    ec_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1())))
+    answers = {
+        "a web page": (b"<html>Not found</html>", 503, "holds no key that can check a token"),
+        "a list": ([keys.jwks()["keys"][0]], 503, "holds no key that can check a token"),
+        "no keys": ({"keys": []}, 503, "holds no key that can check a token"),
+        "an EC key under the token's kid": (
+            {"keys": [{**ec_jwk, "kid": KID, "use": "sig"}]},
+            401,
+            f"Key {KID!r} in the business's key set is not an RSA public key",
+        ),
+    }
+    for case, (body, status, said) in answers.items():
+        served["body"] = body
+        with serve(sqlite_store, identity_jwks_url=url) as server:  # a fresh cache each time
+            refused = Api(server.url, sqlite_store).start(rs256(claims(), keys.private))
+        assert refused.status_code == status, (case, refused.text)
+        assert said in refused.json()["error"]["message"], case
+    assert conversation_count(sqlite_store) == 0
+
+
+def test_another_customers_events_images_and_handoff_stay_closed(api: Api) -> None:
+    from tests.conftest import SHOP_RECEIPT
+
+    omar, lena = hs256(claims(OMAR)), hs256(claims(LENA))
+    omars, lenas = api.start(omar).json()["id"], api.start(lena).json()["id"]
+    shared = httpx.post(
+        f"{api.url}/api/conversations/{lenas}/messages",
+        headers={"Authorization": f"Bearer {lena}"},
+        data={"text": "My receipt"},
+        files={"image": ("receipt.jpg", SHOP_RECEIPT.read_bytes(), "image/jpeg")},
+        timeout=30,
+    )
+    assert shared.status_code == 200, shared.text
+    words = json.dumps(api.read(lenas, lena).json()["messages"])
+    image = re.search(r"image://([A-Za-z0-9_-]+)", words)
+    assert image is not None, words
+
+    def get(path: str, bearer: str) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {bearer}"}
+        with httpx.stream("GET", api.url + path, headers=headers, timeout=10) as response:
+            return response  # the status and headers; an event stream is left unread
+
+    lenas_image = f"/api/conversations/{lenas}/images/{image[1]}"
+    assert get(lenas_image, lena).status_code == 200
+    assert get(lenas_image, omar).status_code == 403
+    assert get(f"/api/conversations/{omars}/images/{image[1]}", omar).status_code == 404
+    own_events = get(f"/api/conversations/{omars}/events", omar)
+    assert own_events.status_code == 200
+    assert own_events.headers["content-type"].startswith("text/event-stream")
+    for path in (f"/api/conversations/{lenas}/events", f"/api/conversations/{lenas}"):
+        refused = get(path, omar)
+        assert refused.status_code == 403
+    handoff = httpx.post(
+        f"{api.url}/api/conversations/{lenas}/handoff",
+        headers={"Authorization": f"Bearer {omar}"},
+        json={},
+    )
+    assert handoff.status_code == 403 and "does not belong" in handoff.text
+    assert api.store.tickets.by_tool_call(lenas, "person-first") is None

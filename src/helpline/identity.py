@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from helpline.customers import VerifiedCustomer
 
@@ -76,13 +77,15 @@ class IdentityVerifier:
 
     def needs_network(self, token: str) -> bool:
         """Whether checking ``token`` may fetch the key set (so it belongs on a thread)."""
-        return self._jwks is not None and _algorithm(token) == "RS256"
+        return self._jwks is not None and _algorithm(_header(token.strip())) == "RS256"
 
     def verify(self, token: str) -> VerifiedCustomer:
         """The customer ``token`` proves, or :class:`IdentityRefused` saying what is wrong."""
         if not self.configured:
             raise IdentityUnavailable(NOT_CONFIGURED)
-        algorithm = _algorithm(token)
+        token = token.strip()  # a line break copied along with it changes nothing signed
+        header = _header(token)
+        algorithm = _algorithm(header)
         if algorithm.lower() == "none":
             raise IdentityRefused(
                 "The customer token is not signed (its algorithm is 'none'). The business's "
@@ -93,29 +96,51 @@ class IdentityVerifier:
                 f"The customer token is signed with {algorithm}, but this server accepts only "
                 f"{' or '.join(self.accepted())} tokens. Sign it with the configured key."
             )
-        claims = self._decode(token, algorithm)
-        return self._customer(claims)
+        key = self._secret if algorithm == "HS256" else self._public_key(header.get("kid"))
+        return self._customer(self._decode(token, algorithm, key))
 
-    def _key(self, token: str, algorithm: str) -> Any:
-        if algorithm == "HS256":
-            return self._secret
+    def _public_key(self, kid: Any) -> RSAPublicKey:
+        """The RSA key ``kid`` names in the business's key set (fetched, then cached)."""
         assert self._jwks is not None
+        if not kid:
+            raise IdentityRefused(
+                "The customer token names no key (its header has no kid), so the business's "
+                "key set cannot say which key checks it. Sign it with the kid of a key in the "
+                "set at HELPLINE_IDENTITY_JWKS_URL."
+            )
         try:
-            return self._jwks.get_signing_key_from_jwt(token).key
+            self._jwks.get_signing_keys()
         except jwt.PyJWKClientConnectionError as exc:
+            raise self._unreachable(exc) from exc
+        except (jwt.PyJWKClientError, jwt.PyJWKSetError, ValueError) as exc:
             raise IdentityUnavailable(
-                f"The business's key set at {self._jwks_url} could not be read ({exc}). "
-                "Check HELPLINE_IDENTITY_JWKS_URL and that the address answers, then try again."
+                f"The business's key set at {self._jwks_url} holds no key that can check a "
+                f"token ({exc}). It must be a JSON Web Key Set with the RSA public keys, each "
+                "with its kid; fix HELPLINE_IDENTITY_JWKS_URL or what it serves."
             ) from exc
-        except (jwt.PyJWKClientError, jwt.PyJWKSetError) as exc:
-            kid = _header(token).get("kid")
+        try:
+            found = self._jwks.get_signing_key(kid)
+        except jwt.PyJWKClientConnectionError as exc:
+            raise self._unreachable(exc) from exc
+        except (jwt.PyJWKClientError, jwt.PyJWKSetError, ValueError) as exc:
             raise IdentityRefused(
                 f"The customer token names key {kid!r}, which the business's key set does not "
                 f"hold, so its signature cannot be checked. {_SIGN_AGAIN}"
             ) from exc
+        if not isinstance(found.key, RSAPublicKey):
+            raise IdentityRefused(
+                f"Key {kid!r} in the business's key set is not an RSA public key, so it cannot "
+                "check an RS256 token. Sign customer tokens with one of its RSA keys."
+            )
+        return found.key
 
-    def _decode(self, token: str, algorithm: str) -> dict[str, Any]:
-        key = self._key(token, algorithm)
+    def _unreachable(self, exc: Exception) -> IdentityUnavailable:
+        return IdentityUnavailable(
+            f"The business's key set at {self._jwks_url} could not be read ({exc}). "
+            "Check HELPLINE_IDENTITY_JWKS_URL and that the address answers, then try again."
+        )
+
+    def _decode(self, token: str, algorithm: str, key: Any) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -164,13 +189,13 @@ class IdentityVerifier:
                 f"The customer token's email claim {claims['email']!r} is not an email address."
             )
         latest = self._clock() + MAX_LIFETIME.total_seconds() + LEEWAY_SECONDS
-        if float(claims["exp"]) > latest:
+        if int(claims["exp"]) > latest:
             raise IdentityRefused(
-                f"The customer token is valid until{_when(claims['exp'])}, more than 24 hours "
-                "ahead. Sign customer tokens for at most 24 hours (exp at most a day away)."
+                f"The customer token's exp{_when(claims['exp'])} is more than 24 hours ahead. "
+                "Sign customer tokens for at most 24 hours (exp at most a day away)."
             )
         return VerifiedCustomer(
-            id=str(claims["sub"]).strip(),
+            id=claims["sub"],  # exactly as the business signed it: " 42" is not "42"
             email=str(claims["email"]).strip(),
             name=str(claims["name"]).strip(),
         )
@@ -196,22 +221,27 @@ def _when(timestamp: Any) -> str:
 
 
 def _header(token: str) -> dict[str, Any]:
-    try:
-        return jwt.get_unverified_header(token)
-    except jwt.DecodeError as exc:
-        raise IdentityRefused(
-            "The customer token is not a JWT: it should be three base64url parts separated "
-            f"by dots, as the business's backend signs it ({exc})."
-        ) from exc
-
-
-def _algorithm(token: str) -> str:
+    """The header of a token that reads as a JWT (three parts, a JSON header and payload);
+    nothing in it is trusted yet."""
     if not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 2 or not token.isascii():
         raise IdentityRefused(
             "The customer token is not a JWT: it should be three base64url parts separated by "
             f"dots, at most {MAX_TOKEN_CHARS} characters, as the business's backend signs it."
         )
-    algorithm = _header(token).get("alg")
+    try:
+        header: dict[str, Any] = jwt.decode_complete(token, options={"verify_signature": False})[
+            "header"
+        ]
+    except jwt.InvalidTokenError as exc:
+        raise IdentityRefused(
+            "The customer token is not a JWT: it should be three base64url parts separated "
+            f"by dots, as the business's backend signs it ({exc})."
+        ) from exc
+    return header
+
+
+def _algorithm(header: dict[str, Any]) -> str:
+    algorithm = header.get("alg")
     return algorithm if isinstance(algorithm, str) else "none"
 
 
