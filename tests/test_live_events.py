@@ -118,6 +118,25 @@ async def test_resuming_with_last_event_id_gets_exactly_what_was_missed(
     assert live.data["text"] == "third"
 
 
+async def test_a_last_event_id_beyond_the_newest_event_resumes_from_now(
+    server: LiveServer, store: Store
+) -> None:
+    """An id this database never sent (it was restored from a backup, or the page made one
+    up) must not silence the stream until the ids catch up."""
+    conversation, token = new_conversation(server.url)
+    path = f"/api/conversations/{conversation}/events"
+    headers = {"Authorization": f"Bearer {token}", "Last-Event-ID": str(10**15)}
+    async with (
+        httpx.AsyncClient(timeout=10) as client,
+        client.stream("GET", server.url + path, headers=headers) as response,
+    ):
+        events = aiter_sse(response)
+        ready = await next_event(events)
+        assert ready.data["last_event_id"] == store.events.last_id()
+        store.conversations.add_agent_reply(conversation, "still here")
+        assert (await next_event(events)).data["text"] == "still here"
+
+
 async def test_the_agents_stream_follows_every_conversation(server: LiveServer) -> None:
     first, _ = new_conversation(server.url)
     second, _ = new_conversation(server.url)

@@ -103,12 +103,13 @@ class LiveFeed:
         await asyncio.shield(self._started)
 
     async def subscribe(self, conversation_id: str | None, after: int | None) -> Subscription:
-        """A page's stream: the events after ``after`` (from now when ``None``), then each new
-        one as it is committed."""
+        """A page's stream: the events after ``after`` (from now when ``None``, or when it is
+        beyond the newest event, which this database never sent), then each new one as it is
+        committed."""
         await self.start()
         events = self.store.events
-        if after is None:
-            after = await self.store.call(events.last_id)
+        newest = await self.store.call(events.last_id)
+        after = newest if after is None else min(after, newest)
         subscription = Subscription(conversation_id, after)
         self._subscriptions.add(subscription)  # before reading the backlog, so nothing slips by
         while True:
