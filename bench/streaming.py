@@ -6,6 +6,8 @@ API's semantic events), which runs in a separate process so that only the client
 counted. Helpline's path includes streaming, persisting to SQLite and rendering to a
 terminal printer. The bytes a Responses request sends at turn 50 are measured continuing
 the stored response, and sending the whole conversation (as with HELPLINE_XAI_STORE=false).
+``helpline chat`` itself is measured as whole processes (``bench/chat_process.py``): CPU
+until ready for the first message, the first turn, and the steady state.
 
     .venv/bin/python -m bench.streaming [--turns 20] [--tokens 500] [--json]
 """
@@ -161,6 +163,14 @@ def _help_startup_seconds(runs: int = 5) -> float:
     return statistics.median(timings)
 
 
+def _chat_process_rows(base_url: str, turns: int) -> list[tuple[str, float, str, float | None]]:
+    """``helpline chat`` as whole processes: CPU until ready for the first message, the first
+    turn, the steady state, and a session against the seed loop's process."""
+    from bench.chat_process import measure
+
+    return measure(base_url, runs=5, turns=turns)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=20)
@@ -198,6 +208,7 @@ def main() -> None:
             chained_bytes, whole_bytes = asyncio.run(
                 _turn_50_bytes(responses_url, Path(folder) / "turn50.db")
             )
+        chat_rows = _chat_process_rows(base_url, args.turns)
     finally:
         process.terminate()
         responses_process.terminate()
@@ -218,6 +229,7 @@ def main() -> None:
         ("turn 50 request, whole input: bytes", whole_bytes, "B", None),
         ("turn 50 chained / whole input bytes", chained_bytes / whole_bytes, "×", None),
         ("helpline --help start-up", startup * 1000, "ms", 300.0),
+        *chat_rows,
     ]
     if args.json:
         print(
@@ -227,11 +239,11 @@ def main() -> None:
         )
         return
     print(f"Streamed turn of {args.tokens} tokens, median of {args.turns} turns\n")
-    print(f"{'metric':<40} {'value':>10}  {'unit':<4} {'target':>8}  ok")
+    print(f"{'metric':<48} {'value':>10}  {'unit':<4} {'target':>8}  ok")
     for metric, value, unit, target in rows:
         verdict = "" if target is None else ("yes" if value <= target else "NO")
         shown_target = "" if target is None else f"≤ {target:g}"
-        print(f"{metric:<40} {value:>10.2f}  {unit:<4} {shown_target:>8}  {verdict}")
+        print(f"{metric:<48} {value:>10.2f}  {unit:<4} {shown_target:>8}  {verdict}")
 
 
 if __name__ == "__main__":
