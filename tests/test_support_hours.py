@@ -45,11 +45,37 @@ def test_open_and_the_next_opening_follow_the_timezone() -> None:
     assert every_day.is_open(datetime(2026, 12, 4, 23, 59, 59, tzinfo=UTC))
 
 
+def test_hours_past_midnight_run_into_the_next_morning() -> None:
+    late = SupportHours.parse({"fri-sat": "18:00-02:00"}, "Europe/Berlin")
+    assert late.is_open(FRIDAY_EVENING)  # 20:00 on Friday
+    assert late.is_open(SATURDAY_DAWN.replace(hour=0, minute=30))  # 01:30 on Saturday
+    assert not late.is_open(SATURDAY_DAWN)  # 06:00 on Saturday
+    assert late.is_open(datetime(2026, 12, 6, 0, 59, tzinfo=UTC))  # 01:59 on Sunday
+    assert not late.is_open(datetime(2026, 12, 6, 1, 1, tzinfo=UTC))  # Sunday is closed
+    assert not late.is_open(datetime(2026, 12, 4, 0, 30, tzinfo=UTC))  # Thursday night was not
+    assert "from 18:00 today" in late.when_people_answer(SATURDAY_DAWN)
+
+
+def test_the_hours_follow_the_clocks_across_summer_time() -> None:
+    # Berlin moves its clocks from 02:00 to 03:00 on Sunday 2026-03-29 (UTC+1 to UTC+2).
+    every_day = SupportHours.parse("09:00-18:00", "Europe/Berlin")
+    assert not every_day.is_open(datetime(2026, 3, 28, 7, 30, tzinfo=UTC))  # 08:30 CET
+    assert every_day.is_open(datetime(2026, 3, 29, 7, 30, tzinfo=UTC))  # 09:30 CEST
+    assert not every_day.is_open(datetime(2026, 3, 29, 16, 30, tzinfo=UTC))  # 18:30 CEST
+    saturday_night = datetime(2026, 3, 28, 20, 0, tzinfo=UTC)
+    assert every_day.next_opening(saturday_night) == datetime(
+        2026, 3, 29, 7, 0, tzinfo=UTC
+    )  # 09:00 in summer time
+    assert "from 09:00 tomorrow" in every_day.when_people_answer(saturday_night)
+
+
 @pytest.mark.parametrize(
     ("hours", "timezone", "said"),
     [
         ('"9 to 5"', "UTC", "is not a time range; write it as '08:00-23:00'"),
-        ('"18:00-09:00"', "UTC", "close before they open"),
+        ('"09:00-09:00"', "UTC", "close when they open; write '00:00-24:00'"),
+        ('"09:00+01:00-17:00"', "Europe/Berlin", "name a UTC offset; write the local times"),
+        ('"09:00-17:00+01:00"', "Europe/Berlin", "name a UTC offset; write the local times"),
         ('{ monday = "09:00-17:00" }', "UTC", "day 'monday' is not a weekday"),
         ('{ fri-mon = "09:00-17:00" }', "UTC", "runs backwards"),
         ('"09:00-17:00"', "Mars/Olympus", "is not a time zone name"),

@@ -5,6 +5,7 @@
     timezone = "Europe/Berlin"
     hours = "08:00-23:00"                         # every day
     # hours = { mon-fri = "09:00-18:00", sat = "10:00-14:00" }   # days not named: closed
+    # hours = { fri-sat = "18:00-02:00" }         # past midnight: until 02:00 the next morning
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ Opening = tuple[time, time]
 
 @dataclass(frozen=True)
 class SupportHours:
-    """Opening times per weekday (Monday first; ``None``: closed) in ``timezone``."""
+    """Opening times per weekday (Monday first; ``None``: closed) in ``timezone``; one that
+    closes before it opens runs past midnight into the next day."""
 
     timezone: str
     days: tuple[Opening | None, ...]
@@ -49,8 +51,14 @@ class SupportHours:
 
     def is_open(self, at: datetime) -> bool:
         local = at.astimezone(self._zone())
-        opening = self.days[local.weekday()]
-        return opening is not None and opening[0] <= local.time() <= opening[1]
+        now, day = local.time(), local.weekday()
+        today, last_night = self.days[day], self.days[day - 1]
+        if last_night is not None and _past_midnight(last_night) and now <= last_night[1]:
+            return True
+        if today is None:
+            return False
+        opens, closes = today
+        return opens <= now and (_past_midnight(today) or now <= closes)
 
     def next_opening(self, at: datetime) -> datetime | None:
         """When people next start answering after ``at`` (local time); ``None``: never."""
@@ -98,9 +106,20 @@ def _opening(text: str) -> Opening | None:
         raise ValueError(
             f"hours {text!r} is not a time range; write it as '08:00-23:00' (or 'closed')"
         ) from exc
-    if closes <= opens:
-        raise ValueError(f"hours {text!r} close before they open; write '08:00-23:00'")
+    if opens.tzinfo is not None or closes.tzinfo is not None:
+        raise ValueError(
+            f"hours {text!r} name a UTC offset; write the local times ('08:00-23:00') and set "
+            "timezone to the place's time zone"
+        )
+    if closes == opens:
+        raise ValueError(
+            f"hours {text!r} close when they open; write '00:00-24:00' for the whole day"
+        )
     return opens, closes
+
+
+def _past_midnight(opening: Opening) -> bool:
+    return opening[1] < opening[0]
 
 
 def _day_range(key: str) -> range:
