@@ -63,6 +63,9 @@ class FailedReply:
     error: Mapping[str, Any]
     text: str = ""
     event: bool = False
+    beside: bool = False
+    """Send the error beside the failed response, not inside it, as xAI documents
+    ``response.failed``."""
 
 
 def failed_reply(
@@ -71,8 +74,9 @@ def failed_reply(
     *,
     text: str = "",
     event: bool = False,
+    beside: bool = False,
 ) -> FailedReply:
-    return FailedReply({"code": code, "message": message}, text, event)
+    return FailedReply({"code": code, "message": message}, text, event, beside)
 
 
 @dataclass
@@ -371,6 +375,9 @@ class _Stream:
                 await out(data, is_delta)
             if reply.event:
                 tail = self._event("error", param=None, **reply.error)
+            elif reply.beside:
+                failed = self._response("failed", error=None)
+                tail = self._event("response.failed", response=failed, error=dict(reply.error))
             else:
                 tail = self._event(
                     "response.failed", response=self._response("failed", error=dict(reply.error))

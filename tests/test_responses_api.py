@@ -282,8 +282,11 @@ async def test_a_failed_response_is_retried_when_the_provider_may_recover(
     assert _text(after) == "Here you are." and len(fake.requests) == 3
 
 
-async def test_a_refused_prompt_fails_at_once_with_a_clear_error(fake: FakeResponses) -> None:
-    fake.script(failed_reply("invalid_prompt", "The prompt was flagged."))
+@pytest.mark.parametrize("beside", [False, True], ids=["in-the-response", "beside-it"])
+async def test_a_refused_prompt_fails_at_once_with_a_clear_error(
+    fake: FakeResponses, beside: bool
+) -> None:
+    fake.script(failed_reply("invalid_prompt", "The prompt was flagged.", beside=beside))
     with pytest.raises(ModelError, match=r"400: The prompt was flagged"):
         await _events(_model(fake), HELLO)
     assert len(fake.requests) == 1

@@ -455,9 +455,9 @@ async def _parse_events(
             elif kind_of_event == "response.incomplete":
                 reader.ended(event, None)
                 break
-            elif kind_of_event == "response.failed":
+            elif kind_of_event == "response.failed":  # xAI puts the error beside the response
                 response = expect(event.get("response"), dict, "the event's response") or {}
-                raise _in_stream_error(response.get("error") or {}, previous)
+                raise _in_stream_error(response.get("error") or event.get("error") or {}, previous)
             elif kind_of_event == "error":
                 raise _in_stream_error(event.get("error") or event, previous)
             # Reasoning deltas, content parts and progress events are not the answer.
