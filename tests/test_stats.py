@@ -147,6 +147,18 @@ SEEDED: list[dict[str, Any]] = [
             (30 * 3600, _user("another question")),
         ],
     },
+    {  # a signed-in customer who starts another conversation three hours later came back
+        "id": "c11",
+        "at": T,
+        "customer": "cust-1",
+        "messages": [(0, _user("my voucher is missing")), (7, _answer("Let me see …"))],
+    },
+    {  # that next conversation: resolved
+        "id": "c12",
+        "at": T + timedelta(hours=3),
+        "customer": "cust-1",
+        "messages": [(0, _user("still no voucher")), (9, _answer("Here it is …"))],
+    },
     {  # before --since: rated 1, 100 s to answer
         "id": "c8",
         "at": OLD,
@@ -169,8 +181,9 @@ def seed(store: Store) -> None:
             connection.execute(
                 insert(Conversation).values(
                     id=c["id"],
+                    customer_id=c.get("customer"),
                     created_at=start,
-                    updated_at=start,
+                    updated_at=start + _s(max((o for o, _w in c["messages"]), default=0)),
                     status="waiting_for_agent" if "handoff" in c else "active",
                     prompt_tokens=0,
                     completion_tokens=0,
@@ -228,13 +241,13 @@ def seed(store: Store) -> None:
 
 
 EXPECTED_SINCE = {
-    "conversations": 8,  # c1-c7 and c10; c8 is older, c9 has no customer message
-    "resolved_by_assistant": 3,  # c1, c6, c10
-    "resolution_rate": 0.375,
+    "conversations": 10,  # c1-c7, c10-c12; c8 is older, c9 has no customer message
+    "resolved_by_assistant": 4,  # c1, c6, c10, c12
+    "resolution_rate": 0.4,
     "handoffs": 2,  # c2 (handoff ticket), c7 (a person wrote)
-    "handoff_rate": 0.25,
-    "reopened": 2,  # c4 (after two hours), c5 (after rating)
-    "median_seconds_to_first_answer": 4.5,  # 1 2 3 4 | 5 6 8 10
+    "handoff_rate": 0.2,
+    "reopened": 3,  # c4 (after two hours), c5 (after rating), c11 (in another conversation)
+    "median_seconds_to_first_answer": 5.5,  # 1 2 3 4 5 | 6 7 8 9 10
     "median_seconds_to_agent_reply": 60.0,  # c2: handoff at 10 s, a person at 70 s
     "ratings": 3,
     "csat_average": 3.67,  # 5, 2, 4
@@ -263,7 +276,7 @@ def assert_seeded_numbers(numbers: dict[str, Any]) -> None:
         "escalate_to_human": (1, 0),
     }
     assert numbers["by_day"] == [
-        {"day": "2026-11-01", "conversations": 8, "resolved_by_assistant": 3, "handoffs": 2}
+        {"day": "2026-11-01", "conversations": 10, "resolved_by_assistant": 4, "handoffs": 2}
     ]
 
 
@@ -274,10 +287,10 @@ def test_the_numbers_of_a_seeded_desk(store: Store) -> None:
     )
 
     everything = store.stats.compute()
-    assert everything.conversations == 9
+    assert everything.conversations == 11
     assert everything.csat_average == 3.0  # 5, 2, 4, 1
     assert everything.csat_distribution["1"] == 1
-    assert everything.median_seconds_to_first_answer == 5.0  # 1 2 3 4 [5] 6 8 10 100
+    assert everything.median_seconds_to_first_answer == 6.0  # 1 2 3 4 5 [6] 7 8 9 10 100
     assert everything.cost_usd == pytest.approx(0.5042)
     assert [d["day"] for d in everything.by_day] == ["2026-10-01", "2026-11-01"]
 
@@ -307,7 +320,7 @@ def test_helpline_stats_prints_the_seeded_numbers(store: Store) -> None:
     table = _helpline(url, "stats", "--since", SINCE)
     assert table.exit_code == 0, table.output
     assert "Since 2026-10-15" in table.stdout
-    assert "3 (38%)" in table.stdout  # resolved by the assistant
+    assert "4 (40%)" in table.stdout  # resolved by the assistant
     assert "3.67 of 5 (3 ratings" in table.stdout
     assert "Refund policy (2)" in table.stdout
     assert "1 of 4 calls" in table.stdout
@@ -338,7 +351,7 @@ def test_the_stats_endpoint_serves_the_numbers_to_agents(store: Store, server: L
 
     _ana, ana_key = store.agents.add("Ana")
     by_agent = httpx.get(url, headers={"Authorization": f"Bearer {ana_key}"})
-    assert by_agent.status_code == 200 and by_agent.json()["conversations"] == 9
+    assert by_agent.status_code == 200 and by_agent.json()["conversations"] == 11
 
     assert httpx.get(url).status_code == 401
     assert httpx.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 403

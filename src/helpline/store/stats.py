@@ -2,9 +2,10 @@
 
 Counted are conversations in which the customer wrote at least once, started on or after
 ``since``. A conversation is *handed off* when the assistant passed it to a person (a
-``handoff`` ticket) or a person wrote in it. It is *reopened* when the customer wrote again
-within 24 hours of leaving it: after rating it, or after an hour of silence. It is *resolved
-by the assistant* when it was neither handed off nor reopened and not rated 2 or lower.
+``handoff`` ticket) or a person wrote in it. It is *reopened* when the customer came back
+within 24 hours of leaving it: wrote again after rating it or after an hour of silence, or
+(signed in) started another conversation. It is *resolved by the assistant* when it was
+neither handed off nor reopened and not rated 2 or lower.
 """
 
 from __future__ import annotations
@@ -96,57 +97,37 @@ class Stats:
         sql = self._sql
         per_conversation = _per_conversation(sql, since).cte("per_conversation")
         pc = per_conversation.c
-        resolved = case(
-            (and_(pc.handed_off == 0, pc.reopened == 0, _not_low(pc.score)), 1), else_=0
-        )
-        totals = select(
-            func.count(),
-            func.coalesce(func.sum(resolved), 0),
-            func.coalesce(func.sum(pc.handed_off), 0),
-            func.coalesce(func.sum(pc.reopened), 0),
-            func.count(pc.score),
-            func.avg(sql_cast(pc.score, Float)),
-        )
         by_day = (
-            select(
-                pc.day,
-                func.count(),
-                func.sum(resolved),
-                func.sum(pc.handed_off),
-            )
+            select(pc.day, func.count(), func.sum(_resolved(pc)), func.sum(pc.handed_off))
             .group_by(pc.day)
             .order_by(pc.day)
         )
-        distribution = (
-            select(pc.score, func.count()).where(pc.score.is_not(None)).group_by(pc.score)
-        )
-        calls = _tool_calls(sql, since).cte("calls")
-        tools = (
-            select(calls.c.tool, func.count(), func.sum(calls.c.failed))
-            .group_by(calls.c.tool)
-            .order_by(func.count().desc(), calls.c.tool)
-        )
-        articles = (
-            select(calls.c.article, func.count())
-            .where(calls.c.article.is_not(None))
-            .group_by(calls.c.article)
-            .order_by(func.count().desc(), calls.c.article)
-            .limit(TOP)
-        )
+        calls = _tool_calls(sql, since).subquery("calls")
+        tools = select(
+            calls.c.tool, calls.c.article, func.count(), func.sum(calls.c.failed)
+        ).group_by(calls.c.tool, calls.c.article)
         with self._engine.connect() as connection:
-            count, resolved_count, handoffs, reopened, rated, average = connection.execute(
-                totals
-            ).one()
-            first_answer = connection.execute(_median(pc.first_answer_seconds)).scalar()
-            agent_reply = connection.execute(_median(pc.agent_reply_seconds)).scalar()
-            scores = {str(score): n for score, n in connection.execute(distribution)}
+            summary = connection.execute(_summary(per_conversation)).one()
             days = [
                 {"day": str(day), "conversations": n, "resolved_by_assistant": r, "handoffs": h}
                 for day, n, r, h in connection.execute(by_day)
             ]
             tool_rows = connection.execute(tools).all()
-            article_rows = connection.execute(articles).all()
             usage = connection.execute(_usage(since)).one()
+        count, resolved_count, handoffs, reopened, rated, average, first_answer, agent_reply = (
+            summary[:8]
+        )
+        scores = dict(zip(range(LOWEST_SCORE, HIGHEST_SCORE + 1), summary[8:], strict=True))
+        calls_by_tool: dict[str, list[int]] = {}
+        for tool, _article, n, failed in tool_rows:
+            counted = calls_by_tool.setdefault(tool, [0, 0])
+            counted[0] += n
+            counted[1] += int(failed or 0)
+        ranked_tools = sorted(calls_by_tool.items(), key=lambda item: (-item[1][0], item[0]))
+        articles = sorted(
+            ((article, n) for _tool, article, n, _failed in tool_rows if article is not None),
+            key=lambda item: (-item[1], item[0]),
+        )
         return DeskStats(
             since=since,
             conversations=count,
@@ -159,15 +140,11 @@ class Stats:
             median_seconds_to_agent_reply=_seconds(agent_reply),
             ratings=rated,
             csat_average=round(float(average), 2) if average is not None else None,
-            csat_distribution={
-                str(s): scores.get(str(s), 0) for s in range(LOWEST_SCORE, HIGHEST_SCORE + 1)
-            },
-            top_articles=[{"article": a, "count": n} for a, n in article_rows],
-            top_tools=[
-                {"tool": t, "calls": n, "errors": int(e or 0)} for t, n, e in tool_rows[:TOP]
-            ],
-            tool_calls=sum(n for _t, n, _e in tool_rows),
-            tool_errors=sum(int(e or 0) for _t, _n, e in tool_rows),
+            csat_distribution={str(score): int(n or 0) for score, n in scores.items()},
+            top_articles=[{"article": a, "count": n} for a, n in articles[:TOP]],
+            top_tools=[{"tool": t, "calls": n, "errors": e} for t, (n, e) in ranked_tools[:TOP]],
+            tool_calls=sum(n for _t, (n, _e) in ranked_tools),
+            tool_errors=sum(e for _t, (_n, e) in ranked_tools),
             prompt_tokens=int(usage[0]),
             cached_tokens=int(usage[1]),
             completion_tokens=int(usage[2]),
@@ -203,11 +180,19 @@ def _scope(since: datetime | None) -> Select[Any]:
             _conversations.c.id,
             _conversations.c.created_at,
             _conversations.c.status,
+            _conversations.c.updated_at,
+            _conversations.c.customer_id,
             func.min(_messages.c.created_at).label("first_user_at"),
         )
         .join(_messages, _messages.c.conversation_id == _conversations.c.id)
         .where(_messages.c.role == "user")
-        .group_by(_conversations.c.id, _conversations.c.created_at, _conversations.c.status)
+        .group_by(
+            _conversations.c.id,
+            _conversations.c.created_at,
+            _conversations.c.status,
+            _conversations.c.updated_at,
+            _conversations.c.customer_id,
+        )
     )
     if since is not None:
         query = query.where(_conversations.c.created_at >= since)
@@ -304,7 +289,22 @@ def _reopened(sql: _Sql, scope: Any) -> Any:
             since_rating <= REOPEN_WINDOW.total_seconds(),
         )
     )
-    return union(after_silence, after_rating)
+    later = _conversations.alias("later")
+    came_back = sql.seconds(later.c.created_at, scope.c.updated_at)
+    in_another = (
+        select(scope.c.id)
+        .join(
+            later,
+            and_(
+                later.c.customer_id == scope.c.customer_id,
+                later.c.id != scope.c.id,
+                later.c.created_at > scope.c.created_at,
+                came_back <= REOPEN_WINDOW.total_seconds(),
+            ),
+        )
+        .where(scope.c.customer_id.is_not(None))
+    )
+    return union(after_silence, after_rating, in_another)
 
 
 def _tool_calls(sql: _Sql, since: datetime | None) -> Select[Any]:
@@ -355,21 +355,50 @@ def _usage(since: datetime | None) -> Select[Any]:
     return query
 
 
-def _median(values: ColumnElement[Any]) -> Select[Any]:
-    """The median of a column, with window functions both databases have."""
-    source = values.table
-    ranked = (
-        select(
-            values.label("v"),
-            func.row_number().over(order_by=values).label("rn"),
-            func.count().over().label("n"),
-        )
-        .select_from(source)
-        .where(values.is_not(None))
-        .subquery("ranked")
+def _resolved(pc: Any) -> ColumnElement[int]:
+    """1 for a conversation the assistant resolved, else 0."""
+    return case((and_(pc.handed_off == 0, pc.reopened == 0, _not_low(pc.score)), 1), else_=0)
+
+
+def _ranked(values: ColumnElement[Any], name: str) -> list[Any]:
+    """Each row's rank among the non-null ``values``, and how many there are (for a median)."""
+    missing = values.is_(None)
+    return [
+        func.row_number().over(partition_by=missing, order_by=values).label(f"{name}_rank"),
+        func.count().over(partition_by=missing).label(f"{name}_count"),
+    ]
+
+
+def _middle(values: Any, rank: Any, count: Any) -> ColumnElement[Any]:
+    """The median: the middle row (odd count) or the mean of the two middle rows (even
+    count), i.e. the rows whose 2·rank is in [count, count + 2]."""
+    return func.avg(case((and_(values.is_not(None), (rank * 2).between(count, count + 2)), values)))
+
+
+def _summary(per_conversation: Any) -> Select[Any]:
+    """One row: conversations, resolved, handed off, reopened, ratings, CSAT average, the two
+    medians, then how many ratings gave each score."""
+    pc = per_conversation.c
+    ranked = select(
+        per_conversation,
+        *_ranked(pc.first_answer_seconds, "first"),
+        *_ranked(pc.agent_reply_seconds, "reply"),
+    ).subquery("ranked")
+    r = ranked.c
+    return select(
+        func.count(),
+        func.coalesce(func.sum(_resolved(r)), 0),
+        func.coalesce(func.sum(r.handed_off), 0),
+        func.coalesce(func.sum(r.reopened), 0),
+        func.count(r.score),
+        func.avg(sql_cast(r.score, Float)),
+        _middle(r.first_answer_seconds, r.first_rank, r.first_count),
+        _middle(r.agent_reply_seconds, r.reply_rank, r.reply_count),
+        *(
+            func.sum(case((r.score == score, 1), else_=0))
+            for score in range(LOWEST_SCORE, HIGHEST_SCORE + 1)
+        ),
     )
-    # The middle row (odd count) or the two middle rows (even count): 2·rn in [n, n + 2].
-    return select(func.avg(ranked.c.v)).where((ranked.c.rn * 2).between(ranked.c.n, ranked.c.n + 2))
 
 
 @dataclass(frozen=True)
