@@ -82,10 +82,13 @@ class ConversationOut(BaseModel):
     """The signed-in customer it belongs to (the business's id for them); ``None``: anonymous."""
 
 
-async def _authorise(
+async def authorise_conversation(
     state: ServerState, request: Request, conversation_id: str, *, fresh: bool = False
 ) -> tuple[Caller, ConversationInfo]:
-    """Who is asking; ``fresh`` reads the conversation's current status from the database."""
+    """Who may act on this conversation, for every route that opens one: an agent's key, the
+    admin key, the conversation's own token, or the signed-in customer it belongs to (their
+    customer token); anyone else gets the same 403 as for an unknown id. ``fresh`` reads the
+    conversation's current status from the database."""
     with limiting_failed_auth(request):
         credential = bearer(request)
         conversation = None if fresh else state.known.get(conversation_id)
@@ -173,7 +176,7 @@ async def send_message(
 
     The turn finishes and is stored even if the client goes away mid-stream.
     """
-    caller, _ = await _authorise(state, request, conversation_id)
+    caller, _ = await authorise_conversation(state, request, conversation_id)
     if caller.admin:
         raise ApiError(
             403, "Agents can read conversations but not write in them. Use the customer's token."
@@ -223,7 +226,7 @@ class ConversationStatus(BaseModel):
 
 async def _agent_only(state: ServerState, request: Request, conversation_id: str) -> str:
     """The acting agent's name (``operator`` for the admin key); 403 for a customer."""
-    caller, _ = await _authorise(state, request, conversation_id, fresh=True)
+    caller, _ = await authorise_conversation(state, request, conversation_id, fresh=True)
     if not caller.admin:
         raise ApiError(403, "Only the support team (an agent's key or the admin key) can do this.")
     return await desk_agent(request)
@@ -282,7 +285,7 @@ async def get_conversation(
     conversation_id: ConversationId, request: Request, state: State
 ) -> ConversationOut:
     """The conversation so far (for its customer token or the admin key)."""
-    caller, info = await _authorise(state, request, conversation_id, fresh=True)
+    caller, info = await authorise_conversation(state, request, conversation_id, fresh=True)
     messages = await state.assistant.store.call(
         state.assistant.store.conversations.messages, conversation_id
     )
@@ -318,7 +321,7 @@ async def get_image(
     state: State,
 ) -> Response:
     """An image shared in this conversation (``image://ID`` in a message), for the page to show."""
-    await _authorise(state, request, conversation_id)
+    await authorise_conversation(state, request, conversation_id)
     record = await state.assistant.store.call(state.assistant.store.images.get, image_id)
     if record is None or record.conversation_id != conversation_id:
         raise ApiError(404, "This conversation has no image with that id.")

@@ -24,7 +24,7 @@ from helpline.live import LiveFeed, Subscription
 from helpline.live.wakeups import wakeup_for
 from helpline.server.desk_auth import desk_agent
 from helpline.server.errors import ApiError
-from helpline.server.routes_conversations import _authorise as authorise_conversation
+from helpline.server.routes_conversations import authorise_conversation
 from helpline.server.sse import frame
 from helpline.server.state import ServerState, limit_client, server_state
 from helpline.store import ConversationEvent, Store

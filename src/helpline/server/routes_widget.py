@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from helpline.server.errors import ApiError
-from helpline.server.routes_conversations import ConversationId, _authorise
+from helpline.server.routes_conversations import ConversationId, authorise_conversation
 from helpline.server.routes_pages import STATIC
 from helpline.server.state import ServerState, limit_client, server_state
 from helpline.store.tables import utcnow
@@ -171,7 +171,7 @@ async def ask_for_a_person(
 ) -> HandedOver:
     """The customer asks for a person instead of the assistant (when the profile offers it):
     the support team gets the conversation, and the customer is told when they will answer."""
-    caller, _ = await _authorise(state, request, conversation_id, fresh=True)
+    caller, _ = await authorise_conversation(state, request, conversation_id, fresh=True)
     if caller.admin:
         raise ApiError(403, "Only the customer can ask for a person. Use the customer's token.")
     profile = profile_of(state)
