@@ -3,6 +3,7 @@
 import { errorMessage, fetchStoredImage } from "./common.js";
 import { ConversationView, loadToolLabels } from "./conversation.js";
 import { followLive } from "./live.js";
+import { readEvents } from "./sse.js";
 import { offerRatingAfter } from "./rating.js";
 
 const STORAGE_KEY = "helpline.conversation";
@@ -133,29 +134,6 @@ function goLive() {
 function lookForReplies() {
   if (busy || !session || document.visibilityState === "hidden") return;
   catchUp((conversation) => !busy && conversation.messages.length !== shownMessages);
-}
-
-/** Yields {event, data} for each complete SSE frame in the response body. */
-async function* readEvents(response) {
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buffer += value.replace(/\r\n/g, "\n");
-    let end;
-    while ((end = buffer.indexOf("\n\n")) !== -1) {
-      const frame = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      let event = "message";
-      const data = [];
-      for (const line of frame.split("\n")) {
-        if (line.startsWith("event:")) event = line.slice(6).trim();
-        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
-      }
-      if (data.length) yield { event, data: JSON.parse(data.join("\n")) };
-    }
-  }
 }
 
 function setBusy(value) {
