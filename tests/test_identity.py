@@ -39,7 +39,7 @@ KID = "shop-key-1"
 HOUR = 3600
 OMAR = {"sub": "cust-omar", "email": "omar@example.com", "name": "Omar Haddad"}
 LENA = {"sub": "cust-lena", "email": "lena@example.com", "name": "Lena Fischer"}
-OMARS_ORDER, LENAS_ORDER = "DD-10231", "DD-10230"
+OMARS_ORDER, LENAS_ORDER = "DD-10231", "DD-10233"  # as the demo orders have them
 
 
 def _b64(data: bytes) -> str:
@@ -551,3 +551,33 @@ def test_another_customers_events_images_and_handoff_stay_closed(api: Api) -> No
     )
     assert handoff.status_code == 403 and "does not belong" in handoff.text
     assert api.store.tickets.by_tool_call(lenas, "person-first") is None
+
+
+async def test_signed_in_customers_asking_at_once_open_only_their_own_orders(api: Api) -> None:
+    tokens = {"omar": hs256(claims(OMAR)), "lena": hs256(claims(LENA))}
+    asks = {  # each names both orders, the other one with its owner's own email address
+        "omar": [OMARS_ORDER, f"{LENAS_ORDER} lena@example.com", LENAS_ORDER],
+        "lena": [LENAS_ORDER, f"{OMARS_ORDER} omar@example.com", OMARS_ORDER],
+    }
+    async with httpx.AsyncClient(base_url=api.url, timeout=60) as client:
+
+        async def ask(who: str, text: str) -> tuple[str, str, dict[str, Any]]:
+            headers = {"Authorization": f"Bearer {tokens[who]}"}
+            started = await client.post("/api/conversations", json={"customer_token": tokens[who]})
+            conversation = started.json()["id"]
+            answer = await client.post(
+                f"/api/conversations/{conversation}/messages", headers=headers, json={"text": text}
+            )
+            events = parse_sse(answer.text)
+            content = next(e.data["content"] for e in events if e.event == "tool_result")
+            return who, text, json.loads(content) if content.startswith("{") else {}
+
+        results = await asyncio.gather(
+            *(ask(who, text) for who, texts in asks.items() for text in texts for _ in range(3))
+        )
+    own = {"omar": OMARS_ORDER, "lena": LENAS_ORDER}
+    for who, text, found in results:
+        if text == own[who]:
+            assert found.get("order_id") == own[who], (who, text, found)
+        else:
+            assert "order_id" not in found, (who, text, found)  # never someone else's
