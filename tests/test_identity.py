@@ -352,10 +352,13 @@ def test_only_the_allowed_origins_may_call_the_api_from_a_browser(
     with serve(sqlite_store, allowed_origins=f"{shop}, https://www.shop.example.com/") as server:
         allowed = httpx.post(server.url + "/api/conversations", headers={"Origin": shop})
         assert allowed.headers["access-control-allow-origin"] == shop
+        assert "Origin" in allowed.headers["vary"]  # a cache keeps each site's answer apart
         other = httpx.post(
             server.url + "/api/conversations", headers={"Origin": "https://evil.example"}
         )
         assert "access-control-allow-origin" not in other.headers
+        assert "Origin" in other.headers["vary"]
+        assert "Origin" in httpx.post(server.url + "/api/conversations").headers["vary"]
         preflight = {
             "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "authorization,content-type",
@@ -370,6 +373,11 @@ def test_only_the_allowed_origins_may_call_the_api_from_a_browser(
             headers={"Origin": "https://evil.example", **preflight},
         )
         assert "access-control-allow-origin" not in refused.headers
+    written_otherwise = "HTTPS://Shop.Example.com:443/, http://127.0.0.1:8080"
+    with serve(sqlite_store, allowed_origins=written_otherwise) as server:  # as browsers send it
+        for origin in (shop, "http://127.0.0.1:8080"):
+            answered = httpx.post(server.url + "/api/conversations", headers={"Origin": origin})
+            assert answered.headers["access-control-allow-origin"] == origin
     with serve(sqlite_store) as server:  # none by default
         plain = httpx.post(server.url + "/api/conversations", headers={"Origin": shop})
         assert "access-control-allow-origin" not in plain.headers
@@ -380,7 +388,14 @@ def test_an_origin_with_a_path_or_wildcard_is_a_clear_configuration_error(
 ) -> None:
     from helpline.config import ConfigError
 
-    for bad in ("*", "https://shop.example.com/app", "shop.example.com"):
+    for bad in (
+        "*",
+        "https://shop.example.com/app",
+        "shop.example.com",
+        "https://shop.example.com?page=1",
+        "https://admin@shop.example.com",
+        "https://shop.example.com:99999",
+    ):
         with pytest.raises(ConfigError, match="HELPLINE_ALLOWED_ORIGINS"):
             serve(sqlite_store, allowed_origins=bad)
 

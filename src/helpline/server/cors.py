@@ -10,18 +10,38 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from helpline.config import ConfigError, Settings
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
 
 def checked_origins(settings: Settings) -> list[str]:
-    """The allowed origins, each ``scheme://host[:port]``; a ``ConfigError`` names a bad one."""
-    origins = settings.origins()
-    for origin in origins:
-        parts = urlsplit(origin)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or "*" in origin:
-            raise ConfigError(
-                f"HELPLINE_ALLOWED_ORIGINS has {origin!r}; list each site as scheme://host[:port], "
-                "e.g. https://shop.example.com, separated by commas (no paths, no wildcards)."
-            )
-    return origins
+    """The allowed origins as browsers send them (``scheme://host[:port]``, lower case, no
+    default port); a ``ConfigError`` names a bad one."""
+    return [_as_browsers_send(origin) for origin in settings.origins()]
+
+
+def _as_browsers_send(origin: str) -> str:
+    parts = urlsplit(origin)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if (
+        parts.scheme not in _DEFAULT_PORTS
+        or not parts.hostname
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+        or port == -1
+        or "*" in origin
+    ):
+        raise ConfigError(
+            f"HELPLINE_ALLOWED_ORIGINS has {origin!r}; list each site as scheme://host[:port], "
+            "e.g. https://shop.example.com, separated by commas (no paths, no wildcards)."
+        )
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    shown_port = "" if port in (None, _DEFAULT_PORTS[parts.scheme]) else f":{port}"
+    return f"{parts.scheme}://{host}{shown_port}"
 
 
 def install_cors(app: FastAPI, settings: Settings) -> None:
