@@ -67,8 +67,9 @@ class UsageLog:
         rows = [
             {**asdict(r), "conversation_id": conversation_id, "created_at": now} for r in replies
         ]
-        with self._engine.begin() as connection:
-            connection.execute(insert(TurnUsage), rows)
+        # One multi-row INSERT is atomic on its own: no BEGIN and COMMIT round trips.
+        with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(insert(TurnUsage).values(rows))
 
     def for_conversation(self, conversation_id: str) -> UsageTotals:
         with self._engine.connect() as connection:
