@@ -3,6 +3,7 @@ the widget's defaults and "talk to a person first" over HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -112,10 +113,10 @@ def test_a_handoff_outside_the_hours_says_when_a_person_will_answer(
     conversation_id = store.conversations.create()
     result = hand_over(
         store, profile, conversation_id, "call_1", "wants a person", now=SATURDAY_EVENING
-    )
+    ).result()
     assert "a person will answer from 09:00 on Monday (Europe/Berlin time)" in result["message"]
     assert "Our agents work every day from 08:00 to 23:00 (CET)." in result["message"]
-    during = hand_over(store, profile, conversation_id, "call_2", "again", now=FRIDAY_NOON)
+    during = hand_over(store, profile, conversation_id, "call_2", "again", now=FRIDAY_NOON).result()
     assert "Someone from the team is working now" in during["message"]
     assert during["ticket_id"] == result["ticket_id"]  # still one handoff ticket
 
@@ -174,3 +175,23 @@ def test_a_profile_that_answers_with_the_assistant_first_refuses_it(
         )
         assert refused.status_code == 403
         assert "answers with the assistant first" in refused.json()["error"]["message"]
+
+
+async def test_asking_for_a_person_twice_at_once_files_one_ticket_and_one_note(
+    store: Store,
+) -> None:
+    profile = load_profile()
+    assistant = Assistant(ScriptedModel(), store, [], profile.system_prompt)
+    with LiveServer(create_app(assistant, Settings(admin_key="agents"))) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            created = (await client.post("/api/conversations")).json()
+            customer = {"Authorization": f"Bearer {created['token']}"}
+            url = f"/api/conversations/{created['id']}/handoff"
+            answers = await asyncio.gather(
+                *(client.post(url, headers=customer, json={}) for _ in range(8))
+            )
+            assert {a.status_code for a in answers} == {200}
+            assert len({a.json()["ticket_id"] for a in answers}) == 1
+            shown = await client.get(f"/api/conversations/{created['id']}", headers=customer)
+    notes = [m for m in shown.json()["messages"] if m["role"] == "assistant"]
+    assert len(notes) == 1, notes

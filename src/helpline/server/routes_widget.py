@@ -187,11 +187,10 @@ async def ask_for_a_person(
         customer = store.customers.of_conversation(conversation_id)
         name = (body.name if body else None) or (customer.name if customer else None)
         reason = "The customer asked for a person before the assistant started."
-        asked_before = store.tickets.by_tool_call(conversation_id, PERSON_FIRST_REQUEST)
-        result = hand_over(store, profile, conversation_id, PERSON_FIRST_REQUEST, reason, name)
-        if asked_before is None:  # what the customer was told stays in the conversation
-            note = {"role": "assistant", "content": result["message"]}
+        handed = hand_over(store, profile, conversation_id, PERSON_FIRST_REQUEST, reason, name)
+        if handed.filed:  # what the customer was told stays in the conversation, once
+            note = {"role": "assistant", "content": handed.message}
             store.conversations.append(conversation_id, [note])
-        return result
+        return handed.result()
 
     return HandedOver(**await store.call(handoff))

@@ -3,6 +3,7 @@ when a customer asks for a person before the assistant starts."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -17,6 +18,20 @@ from helpline.tools import Tool, ToolContext, tool
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=2000)]
 
 
+@dataclass(frozen=True)
+class Handoff:
+    """A conversation handed to the team: its ticket, what the customer is told, and whether
+    this request filed the ticket (not an earlier or a simultaneous one)."""
+
+    ticket_id: int
+    message: str
+    filed: bool
+
+    def result(self) -> dict[str, Any]:
+        """What the model, or the customer, is told."""
+        return {"status": WAITING_FOR_AGENT, "ticket_id": self.ticket_id, "message": self.message}
+
+
 def hand_over(
     store: Store,
     profile: Profile,
@@ -25,7 +40,7 @@ def hand_over(
     reason: str,
     name: str | None = None,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> Handoff:
     """Give the conversation to the support team (one open handoff ticket per conversation,
     filed once per ``request_id``) and say when a person will answer."""
     tickets = store.tickets
@@ -34,10 +49,11 @@ def hand_over(
         (t for t in earlier if t.category == "handoff" and t.status in OPEN_TICKET_STATUSES),
         None,
     )
+    filed = False
     if handoff is None:  # one open handoff ticket per conversation is enough
         known_name = name or next((t.name for t in earlier), "Unknown customer")
         try:
-            handoff, _ = tickets.create(
+            handoff, filed = tickets.create(
                 known_name,
                 reason,
                 conversation_id=conversation_id,
@@ -52,12 +68,11 @@ def hand_over(
     when = f" Our agents work {hours}." if hours else ""
     if schedule is not None:
         when += " " + schedule.when_people_answer(now or utcnow())
-    return {
-        "status": WAITING_FOR_AGENT,
-        "ticket_id": handoff.id,
-        "message": f"A person from the {profile.name} support team will take over this "
-        f"conversation and reply here.{when} Your reference is ticket #{handoff.id}.",
-    }
+    message = (
+        f"A person from the {profile.name} support team will take over this "
+        f"conversation and reply here.{when} Your reference is ticket #{handoff.id}."
+    )
+    return Handoff(handoff.id, message, filed)
 
 
 def handoff_tools(profile: Profile) -> list[Tool]:
@@ -84,6 +99,6 @@ def handoff_tools(profile: Profile) -> list[Tool]:
             context.tool_call_id,
             reason,
             name or signed_in,
-        )
+        ).result()
 
     return [escalate_to_human]
