@@ -146,7 +146,9 @@ def test_a_customer_can_ask_for_a_person_before_the_assistant_starts(
     created = httpx.post(server + "/api/conversations").json()
     customer = {"Authorization": f"Bearer {created['token']}"}
     url = f"{server}/api/conversations/{created['id']}/handoff"
-    handed = httpx.post(url, headers=customer, json={"name": "Ana"})
+    blank = httpx.post(url, headers=customer, json={"name": "   "})
+    assert blank.status_code == 422 and "name" in blank.text
+    handed = httpx.post(url, headers=customer, json={"name": " Ana "})
     assert handed.status_code == 200, handed.text
     assert handed.json()["message"].startswith("A person from the Dishdash support team")
     again = httpx.post(url, headers=customer)

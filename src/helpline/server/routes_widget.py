@@ -25,6 +25,7 @@ from helpline.server.state import ServerState, limit_client, server_state
 from helpline.store.tables import utcnow
 from helpline.support.handoff import hand_over
 from helpline.support.profile import Profile, load_profile
+from helpline.support.tickets import Name
 
 State = Annotated[ServerState, Depends(server_state)]
 
@@ -147,7 +148,7 @@ async def widget_config(state: State) -> WidgetConfig:
 
 class PersonRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, max_length=200, description="The customer's name.")
+    name: Name | None = Field(default=None, description="The customer's name.")
 
 
 class HandedOver(BaseModel):
