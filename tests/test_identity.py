@@ -518,9 +518,10 @@ def test_a_key_set_that_cannot_check_tokens_is_a_clear_error_never_a_server_erro
             f"Key {KID!r} in the business's key set is not an RSA public key",
         ),
     }
-    for case, (body, status, said) in answers.items():
+    for number, (case, (body, status, said)) in enumerate(answers.items()):
         served["body"] = body
-        with serve(sqlite_store, identity_jwks_url=url) as server:  # a fresh cache each time
+        fresh = f"{url}?case={number}"  # another address: nothing cached from the case before
+        with serve(sqlite_store, identity_jwks_url=fresh) as server:
             refused = Api(server.url, sqlite_store).start(rs256(claims(), keys.private))
         assert refused.status_code == status, (case, refused.text)
         assert said in refused.json()["error"]["message"], case
