@@ -597,3 +597,29 @@ async def test_signed_in_customers_asking_at_once_open_only_their_own_orders(api
             assert found.get("order_id") == own[who], (who, text, found)
         else:
             assert "order_id" not in found, (who, text, found)  # never someone else's
+
+
+def test_an_unreachable_key_set_is_asked_again_only_after_a_while(keys: Keys) -> None:
+    from starlette.responses import Response
+
+    from helpline.identity import UNREACHABLE_RETRY_SECONDS, IdentityUnavailable, IdentityVerifier
+
+    asked = []
+
+    async def failing(_request: Any) -> Response:
+        asked.append(1)
+        return Response("the key server is down", status_code=502)
+
+    now = [time.time()]
+    app = Starlette(routes=[Route("/jwks.json", failing)])
+    with LiveServer(app, name="failing key set", lifespan="off") as server:
+        verifier = IdentityVerifier(jwks_url=server.url + "/jwks.json", clock=lambda: now[0])
+        token = rs256(claims(), keys.private)
+        for _ in range(5):  # a burst of customers: the address is tried once, not five times
+            with pytest.raises(IdentityUnavailable, match="could not be read"):
+                verifier.verify(token)
+        assert len(asked) == 1
+        now[0] += UNREACHABLE_RETRY_SECONDS + 1
+        with pytest.raises(IdentityUnavailable, match="could not be read"):
+            verifier.verify(token)
+        assert len(asked) == 2

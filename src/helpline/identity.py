@@ -25,6 +25,9 @@ MAX_LIFETIME = timedelta(hours=24)
 LEEWAY_SECONDS = 60
 """Clocks differ a little between the business's servers and this one."""
 MAX_TOKEN_CHARS = 8192
+UNREACHABLE_RETRY_SECONDS = 10
+"""After the key set could not be read, tokens are answered at once (503) for this long,
+instead of each waiting for the same address to fail again."""
 _CLAIM_LIMITS = {"sub": 200, "email": 254, "name": 200}
 _SIGN_AGAIN = "Sign the customer in again on the website to get a fresh token."
 
@@ -66,6 +69,8 @@ class IdentityVerifier:
         self._jwks = jwt.PyJWKClient(jwks_url, timeout=10) if jwks_url else None
         self._jwks_url = jwks_url
         self._clock = clock
+        self._unreachable_until = 0.0
+        self._unreachable_because = ""
 
     @property
     def configured(self) -> bool:
@@ -108,10 +113,12 @@ class IdentityVerifier:
                 "key set cannot say which key checks it. Sign it with the kid of a key in the "
                 "set at HELPLINE_IDENTITY_JWKS_URL."
             )
+        if self._clock() < self._unreachable_until:
+            raise self._unreachable(self._unreachable_because)
         try:
             self._jwks.get_signing_keys()
         except jwt.PyJWKClientConnectionError as exc:
-            raise self._unreachable(exc) from exc
+            raise self._unreachable(str(exc)) from exc
         except (jwt.PyJWKClientError, jwt.PyJWKSetError, ValueError) as exc:
             raise IdentityUnavailable(
                 f"The business's key set at {self._jwks_url} holds no key that can check a "
@@ -121,7 +128,7 @@ class IdentityVerifier:
         try:
             found = self._jwks.get_signing_key(kid)
         except jwt.PyJWKClientConnectionError as exc:
-            raise self._unreachable(exc) from exc
+            raise self._unreachable(str(exc)) from exc
         except (jwt.PyJWKClientError, jwt.PyJWKSetError, ValueError) as exc:
             raise IdentityRefused(
                 f"The customer token names key {kid!r}, which the business's key set does not "
@@ -134,9 +141,13 @@ class IdentityVerifier:
             )
         return found.key
 
-    def _unreachable(self, exc: Exception) -> IdentityUnavailable:
+    def _unreachable(self, because: str) -> IdentityUnavailable:
+        """The refusal while the key set cannot be read, and tried again only after a while."""
+        if self._clock() >= self._unreachable_until:
+            self._unreachable_until = self._clock() + UNREACHABLE_RETRY_SECONDS
+            self._unreachable_because = because
         return IdentityUnavailable(
-            f"The business's key set at {self._jwks_url} could not be read ({exc}). "
+            f"The business's key set at {self._jwks_url} could not be read ({because}). "
             "Check HELPLINE_IDENTITY_JWKS_URL and that the address answers, then try again."
         )
 
