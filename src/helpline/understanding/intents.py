@@ -101,7 +101,7 @@ def read_intents(path: Path) -> tuple[tuple[IntentSpec, ...], float]:
                 reply=body.get("reply"),
             )
         )
-    threshold = float(data.get("understanding", {}).get("threshold", 0.6))
+    threshold = float(data.get("understanding", {}).get("threshold", 0.3))
     return tuple(specs), threshold
 
 
