@@ -255,8 +255,8 @@ def measure(profile: Path, prefix: str) -> dict[str, Any]:
     dev = read_split(prefix, "dev")
     lines, results, matched = [], [], []
     for matcher, held in cross_validated(profile, dev):
-        model = HeldOutModel(profile, matcher)
-        ok, spent = asyncio.run(first_replies(model, judge, held))
+        held_out = HeldOutModel(profile, matcher)
+        ok, spent = asyncio.run(first_replies(held_out, judge, held))
         lines += held
         results += ok
         matched += top_intents(matcher, held)
