@@ -147,14 +147,18 @@ def measure(base_url: str, runs: int, turns: int) -> list[tuple[str, float, str,
         env = _environment(base_url, Path(folder) / "existing.db", bytecode)
         helpline_run(env, 1)  # warm-up: bytecode written, the database created
         seed_run(base_url, 1, env)
-        fresh = [
-            helpline_run(_environment(base_url, Path(folder) / f"{n}.db", bytecode), 0).cpu
-            for n in range(runs)
-        ]
-        leaving = [helpline_run(env, 0).cpu for _ in range(runs)]
-        sessions = [helpline_run(env, turns) for _ in range(runs)]
-        seed_startup = [seed_run(base_url, 0, env).cpu for _ in range(runs)]
-        seed_sessions = [seed_run(base_url, turns, env).cpu for _ in range(runs)]
+        fresh: list[float] = []
+        leaving: list[float] = []
+        sessions: list[Run] = []
+        seed_startup: list[float] = []
+        seed_sessions: list[float] = []
+        for number in range(runs):  # in turn, so that the machine's drift hits both alike
+            new = _environment(base_url, Path(folder) / f"{number}.db", bytecode)
+            fresh.append(helpline_run(new, 0).cpu)
+            leaving.append(helpline_run(env, 0).cpu)
+            seed_startup.append(seed_run(base_url, 0, env).cpu)
+            sessions.append(helpline_run(env, turns))
+            seed_sessions.append(seed_run(base_url, turns, env).cpu)
     per_turn = median(r.later_turns_cpu for r in sessions) / max(turns - 1, 1)
     return [
         ("chat: CPU until ready for the first message", median(r.ready_cpu for r in sessions)
@@ -165,8 +169,10 @@ def measure(base_url: str, runs: int, turns: int) -> list[tuple[str, float, str,
         ("chat: first turn CPU", median(r.first_turn_cpu for r in sessions) * 1000, "ms", None),
         ("chat: CPU per later turn (steady state)", per_turn * 1000, "ms", None),
         ("seed loop: whole process leaving at once", median(seed_startup) * 1000, "ms", None),
+        ("chat / seed loop: whole process leaving at once",
+         median(h / s for h, s in zip(leaving, seed_startup, strict=True)), "×", None),
         (f"chat / seed loop: whole {turns}-turn session CPU",
-         median(r.cpu for r in sessions) / median(seed_sessions), "×", None),
+         median(r.cpu / s for r, s in zip(sessions, seed_sessions, strict=True)), "×", None),
     ]  # fmt: skip
 
 
