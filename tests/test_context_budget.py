@@ -179,6 +179,22 @@ def test_the_note_reads_a_json_result_s_plain_fields_and_skips_errors() -> None:
     assert "DD-9" not in note  # a failed call established nothing
 
 
+def test_the_customer_s_question_stays_beside_a_long_tool_result_while_it_fits() -> None:
+    """Leaving room for later turns never leaves out the question this turn answers."""
+    question = {"role": "user", "content": "Where is my order DD-1? " * 20}
+    call = {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+    this_turn = [
+        question,
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "x" * 6000},
+    ]
+    history = [SYSTEM, *(m for number in range(40) for m in _turn(number)), *this_turn]
+    budget = ContextBudget(6920, 500)  # the question fits, but not in the share a new cut aims at
+    fitted = budget.fit(history)
+    assert fitted.left_out and fitted.estimated_tokens <= budget.input_tokens
+    assert fitted.messages[-3:] == this_turn
+
+
 def test_a_newest_turn_too_long_for_the_window_is_cut_to_fit() -> None:
     budget = ContextBudget(3_000, 1_000)
     history = [*_history(3), {"role": "user", "content": "x" * 20_000}]

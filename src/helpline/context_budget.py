@@ -99,7 +99,10 @@ class ContextBudget:
         starts = _unit_starts(history, head)
         suffix = _suffix_sums(costs)
         note_room = _NOTE_TOKENS
-        cut = _chosen_cut(starts, suffix, fixed, note_room, self.input_tokens, head + keep_cut)
+        question = _last_customer_message(history, head)
+        cut = _chosen_cut(
+            starts, suffix, fixed, note_room, self.input_tokens, head + keep_cut, question
+        )
         if cut is None:
             return self._squeezed(history, head, starts[-1], fixed)
         return self._cut_at(history, head, cut, fixed + suffix[cut])
@@ -271,19 +274,35 @@ def _suffix_sums(costs: list[int]) -> list[int]:
 
 
 def _chosen_cut(
-    starts: list[int], suffix: list[int], fixed: int, note: int, budget: int, kept_cut: int
+    starts: list[int],
+    suffix: list[int],
+    fixed: int,
+    note: int,
+    budget: int,
+    kept_cut: int,
+    question: int,
 ) -> int | None:
     """The first message to send after the note: the previous cut while it still fits,
     else the oldest unit start that leaves ``REFILL`` of the budget used, else the oldest
-    that fits at all; ``None`` if only the newest unit is left and it does not fit."""
+    that fits at all, never past the customer's ``question`` while a cut before it fits;
+    ``None`` if only the newest unit is left and it does not fit."""
     candidates = starts[1:]  # at least the first unit goes, or there would be no cut
     if kept_cut in candidates and fixed + note + suffix[kept_cut] <= budget:
         return kept_cut
-    for limit in (int(budget * REFILL), budget):
-        for start in candidates:
+    asked = [start for start in candidates if start <= question]
+    for limit, pool in ((int(budget * REFILL), asked), (budget, asked), (budget, candidates)):
+        for start in pool:
             if fixed + note + suffix[start] <= limit:
                 return start
     return None
+
+
+def _last_customer_message(history: Sequence[dict[str, Any]], head: int) -> int:
+    """Where the turn being answered starts: the last customer message (the end if none)."""
+    for index in range(len(history) - 1, head - 1, -1):
+        if history[index].get("role") == "user":
+            return index
+    return len(history)
 
 
 def _unchained(message: dict[str, Any]) -> dict[str, Any]:
