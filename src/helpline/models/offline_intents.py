@@ -69,13 +69,6 @@ _INTENT_PATTERNS: tuple[tuple[Intent, str], ...] = (
         r"\b(?:speak|talk|chat) (?:to|with) (?:a |an |your )?(?:person|someone|somebody|staff|people)\b|"
         r"\bmanager\b|\bsupervisor\b|\bescalate\b|\b(?:an |a |the )?operator\b",
     ),
-    (
-        Intent.ORDER,
-        r"\bwhere(?:'s| is) (?:my|the) (?:order|food|delivery|driver|rider)\b|\border status\b|"
-        r"\bstatus of (?:my|the) order\b|\btrack(?:ing)?\b|\bwhen will (?:my|it)\b|"
-        r"\bhow long (?:until|till|for) my\b|\beta\b|\bcheck (?:on )?my order\b|"
-        r"\blook ?up (?:my )?order\b|\b(?:my )?(?:recent|last|past) orders?\b|\border history\b",
-    ),
 )
 
 _INFO_QUESTION = re.compile(
@@ -415,6 +408,9 @@ _SMALL_TALK_INTENTS = frozenset({Intent.GREETING, Intent.THANKS, Intent.GOODBYE}
 # What the patterns say precisely (a kind of problem, "a real person", "where is my order"),
 # unlike a word such as "refund", which a policy question uses as much as a request.
 _PRECISE = frozenset({Intent.PROBLEM, Intent.HUMAN, Intent.ORDER})
+# Where a line about an order it names may still lead by meaning: the order, or a case
+# about it (a refund, a problem, a person); never to an article.
+_ON_AN_ORDER = frozenset({Intent.ORDER, Intent.REFUND, Intent.PROBLEM, Intent.HUMAN})
 _LEADS_TO_INTENT = {
     "order": Intent.ORDER,
     "refund": Intent.REFUND,
@@ -466,13 +462,39 @@ def _by_meaning(spec: Behaviour, found: _Understanding, book: Playbook, said: bo
         found.described = found.problems != (GENERIC_PROBLEM,) or found.described or said
 
 
-def _agreeing(match: Match, intents: set[Intent], book: Playbook) -> IntentSpec | None:
+def _answer_vague(words: str, found: _Understanding, book: Playbook, article: str | None) -> None:
+    """A vague problem about something the help centre answers with confidence ("my promo
+    code doesn't work") is answered from the passage for it not working: the article first,
+    whose reply offers a ticket. A question already meant for ``article`` keeps to it."""
+    if found.problems not in ((), (GENERIC_PROBLEM,)):
+        return  # the meaning named a kind of problem: a ticket
+    topic = " ".join(w for w in re.findall(r"[\w'-]+", _plain(words)) if w not in _VAGUE)
+    if not topic:
+        return
+    query = book.vague_problem_query.format(topic=topic)
+    best = book.help_center.search(query, k=1)
+    if not best or best[0].score < book.passage_confidence:
+        return
+    if Intent.POLICY in found.intents and article not in (None, best[0].article_id):
+        return
+    if Intent.PROBLEM in found.intents or Intent.POLICY in found.intents:
+        found.intents = (found.intents - {Intent.PROBLEM}) | {Intent.POLICY}
+        found.problems, found.described, found.query = (), False, query
+
+
+def _agreeing(
+    match: Match, intents: set[Intent], book: Playbook, *, order_named: bool = False
+) -> IntentSpec | None:
     """The best intent, unless the patterns point elsewhere and it is less sure than the
     profile's ``overrule``: then the runner-up if it leads where they point ("I can't sign
-    in": an account question by meaning, a login problem by its words), else None."""
+    in": an account question by meaning, a login problem by its words), else None.
+    A line that names an order and asks about it (``order_named``) keeps to the order
+    tools unless its meaning is a case about that order."""
     pointed = intents & _PRECISE
     candidates = [s for s in (match.intent, match.runner_up) if s is not None]
     kinds = [_LEADS_TO_INTENT.get(book.behaviour(s).leads_to) for s in candidates]
+    if order_named and kinds[0] not in _ON_AN_ORDER:
+        return None
     if not pointed or kinds[0] in pointed or match.score >= book.overrule:
         return match.intent
     return candidates[1] if len(kinds) > 1 and kinds[1] in pointed else None
@@ -508,6 +530,7 @@ def read_message(
     norm = normalise(text, book)
     intents = {intent for intent, pattern in _INTENT_PATTERNS if re.search(pattern, norm)}
     problems = tuple(kind.label for kind in book.problems if kind.pattern.search(norm))
+    vague = problems == (GENERIC_PROBLEM,)  # "it doesn't work", saying of no kind what
     order_ids = find_order_ids(text, book)
     emails = find_emails(text)
     found_name = find_name(text, Asked.NAME in asked, book.known_words)
@@ -515,8 +538,14 @@ def read_message(
     spans = [found_name[1]] if found_name else []
     if image_refs:
         intents.add(Intent.RECEIPT)
+    # "what's in DD-10229?", "my recent orders please, email …": the order tools, whatever
+    # the nearest meaning says about placing an order.
+    order_named = bool(order_ids or emails) and bool(book.order_about_given.search(norm))
+    if order_named or book.order_about.search(norm):
+        intents.add(Intent.ORDER)
+    order_named = order_named or (bool(order_ids or emails) and Intent.ORDER in intents)
     is_info = bool(_INFO_QUESTION.search(norm)) and bool(book.question_topics.search(norm))
-    if is_info and not _INCIDENT.search(norm) and not order_ids:
+    if is_info and not _INCIDENT.search(norm) and not order_ids and not order_named:
         # "how do refunds work?" is a question for the help centre, not a case to file.
         intents.add(Intent.POLICY)
         intents.discard(Intent.REFUND)
@@ -547,11 +576,11 @@ def read_message(
     if spec is None and matcher is not None and readable:
         match = matcher.match(_strip(text, spans, [*emails, *order_ids]) or text)
         if match is not None and not (asked and book.behaviour(match.intent).leads_to in _CLOSING):
-            spec = _agreeing(match, intents, book)
+            spec = _agreeing(match, intents, book, order_named=order_named)
             if not (intents or order_ids or emails or name):
                 choices = _close_call(match, book)
     hinted = next((q for pattern, q in book.query_hints if pattern.search(norm)), None)
-    if hinted and is_info and not order_ids and not _INCIDENT.search(norm):
+    if hinted and is_info and not order_ids and not order_named and not _INCIDENT.search(norm):
         # The profile's precise question rules outrank the nearest meaning.
         spec, choices = None, None
         found.query = hinted
@@ -573,6 +602,15 @@ def read_message(
     if spec is not None and choices is None:
         said = len(words.split()) >= 6 or _says_what(norm)
         _by_meaning(book.behaviour(spec), found, book, said)
+    if (
+        book.answer_vague_problems
+        and (vague or found.problems == (GENERIC_PROBLEM,))
+        and not found.intents & {Intent.REFUND, Intent.HUMAN, Intent.ORDER, Intent.RECEIPT}
+        and not (order_ids or name or Asked.DETAILS in asked)
+        and plain_words
+    ):
+        article = book.behaviour(spec).article if spec is not None else None
+        _answer_vague(words, found, book, article)
     intents, problems, described = found.intents, found.problems, found.described
     if answered:
         # "thanks, it's Moses" answers the question; it does not close the conversation.

@@ -26,6 +26,8 @@ LEADS_TO = frozenset(
     | {"none"}
 )
 GENERIC_PROBLEM = "Problem"
+NEVER = r"(?!x)x"
+"""A regular expression that matches nothing (a pattern the profile leaves out)."""
 
 
 class RepliesError(ValueError):
@@ -91,12 +93,18 @@ class Playbook:
             str(orders.get("whole", r"\b(?:whole|entire|everything|all of it)\b")),
             f"{path}: [orders] whole",
         )
+        self.order_about = _pattern(str(orders.get("about", NEVER)), f"{path}: [orders] about")
+        self.order_about_given = _pattern(
+            str(orders.get("about_given", NEVER)), f"{path}: [orders] about_given"
+        )
         understanding = data.get("understanding", {})
         self.clarify_margin = float(understanding.get("clarify_margin", 0.0))
         self.overrule = float(understanding.get("overrule", 0.0))
         self.passage_confidence = float(understanding.get("passage_confidence", 99.0))
+        self.answer_vague_problems = bool(understanding.get("answer_vague_problems", False))
+        self.vague_problem_query = str(understanding.get("vague_problem_query", "{topic}"))
         self.question_topics = _pattern(
-            str(understanding.get("question_topics", r"(?!x)x")),
+            str(understanding.get("question_topics", NEVER)),
             f"{path}: [understanding] question_topics",
         )
         self.vocabulary = tuple(str(understanding.get("vocabulary", "")).split())
@@ -185,7 +193,7 @@ _TEXT_SECTIONS = frozenset(
 )
 _GENERIC_PROBLEM = re.compile(
     r"\bproblem\b|\bissue\b|\bnot working\b|\b(?:doesn't|won't|isn't|does not|will not) work|"
-    r"\bstopped working\b|\bbroken\b|\bcomplain|"
+    r"\b(?:doesn't|won't|does not|will not)(?: \w+){1,4} work\b|\bstopped working\b|\bbroken\b|\bcomplain|"
     r"\bterrible\b|\bawful\b|\bwent wrong\b"
 )
 
