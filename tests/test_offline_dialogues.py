@@ -339,6 +339,236 @@ def test_an_order_number_and_email_open_the_order() -> None:
         }
 
 
+# A line about an order it names goes to the order tools -------------------------------------
+
+
+def _meaning_always(tmp_path: Path, name: str, body: str) -> OfflineModel:
+    """Dishdash with a classifier that gives every line one intent, with certainty."""
+    folder = tmp_path / name
+    shutil.copytree(DEFAULT_PROFILE, folder)
+    (folder / "intents.weights.npz").unlink()
+    examples = '["how do I place an order?", "my thing is broken", "start a new order"]'
+    (folder / "intents.toml").write_text(f"[intents.{name}]\n{body}\nexamples = {examples}\n")
+    return OfflineModel(profile=folder)
+
+
+@pytest.fixture(scope="module")
+def dishdash_readers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, OfflineModel]:
+    """The shipped classifier; one sure that every line is about placing an order; one sure
+    that every line is a vague problem; and the precise rules alone (no intents.toml)."""
+    tmp = tmp_path_factory.mktemp("readers")
+    rules = tmp / "rules"
+    shutil.copytree(DEFAULT_PROFILE, rules)
+    (rules / "intents.toml").unlink()
+    return {
+        "shipped": DISHDASH,
+        "placing": _meaning_always(
+            tmp, "place_order", 'leads_to = "article"\narticle = "placing-an-order"'
+        ),
+        "problem": _meaning_always(tmp, "problem", 'leads_to = "problem"\nlabel = "Problem"'),
+        "rules": OfflineModel(profile=rules),
+    }
+
+
+NAMED_ORDERS = [
+    "what's in order DD-10229?",
+    "what's in DD-10229?",
+    "whats in orderDD-10229",
+    "what is in my order dd10229",
+    "what did I get in order DD-10229?",
+    "what items are in DD-10229",
+    "contents of order DD-10229 please",
+    "details of order DD-10229",
+    "can I see order DD-10229",
+    "show me what's in DD-10229",
+    "check order DD-10229 for me",
+    "info on order DD-10229",
+    "where is my order DD-10229?",
+    "status of DD-10229?",
+    "want help seeing orderDD-10229 current status",
+    "has DD-10229 shipped yet",
+    "is order DD-10229 on its way?",
+    "hi, what's in DD-10229?",
+]
+
+
+@pytest.mark.parametrize("reader", ["shipped", "placing", "rules"])
+@pytest.mark.parametrize("text", NAMED_ORDERS)
+def test_a_numbered_order_asked_about_waits_for_the_email_whatever_the_meaning(
+    dishdash_readers: dict[str, OfflineModel], reader: str, text: str
+) -> None:
+    reply, calls = _reply(dishdash_readers[reader], [{"role": "user", "content": text}])
+    assert not calls, (text, calls)
+    assert "email address you order with" in reply, (text, reply)
+
+
+RECENT_ORDERS = [
+    "my recent orders please, email omar@example.com",
+    "what did I order recently? omar@example.com",
+    "show my recent orders, my email is omar@example.com",
+    "omar@example.com what are my last orders",
+    "list my past orders omar@example.com",
+    "my order history, omar@example.com",
+    "what have I ordered lately? email: omar@example.com",
+    "can you show me my orders? omar@example.com",
+    "what orders do I have on omar@example.com",
+    "recent orders for Omar@Example.com",
+    "my last order please omar@example.com",
+    "email omar@example.com - previous orders?",
+]
+
+
+@pytest.mark.parametrize("reader", ["shipped", "placing", "rules"])
+@pytest.mark.parametrize("text", RECENT_ORDERS)
+def test_recent_orders_asked_for_with_an_email_are_listed_whatever_the_meaning(
+    dishdash_readers: dict[str, OfflineModel], reader: str, text: str
+) -> None:
+    _, calls = _reply(dishdash_readers[reader], [{"role": "user", "content": text}])
+    email = find_emails(text)[0]
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [
+        ("list_recent_orders", {"email": email})
+    ], text
+
+
+def test_an_order_number_and_email_asked_about_open_that_order_whatever_the_meaning(
+    dishdash_readers: dict[str, OfflineModel],
+) -> None:
+    for reader in ["shipped", "placing", "rules"]:
+        for text in NAMED_ORDERS[:8]:
+            line = f"{text} omar@example.com"
+            _, calls = _reply(dishdash_readers[reader], [{"role": "user", "content": line}])
+            assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [
+                ("lookup_order", {"order_id": "DD-10229", "email": "omar@example.com"})
+            ], (reader, line)
+
+
+@pytest.mark.parametrize(
+    ("text", "article"),
+    [
+        ("how do I place an order? omar@example.com", "placing-an-order"),
+        ("I want to place an order, my email is omar@example.com", "placing-an-order"),
+        ("what's your refund policy? my email is omar@example.com", "refund-policy"),
+        ("what payment methods do you accept, omar@example.com", "payment-methods"),
+        ("please unsubscribe omar@example.com from the newsletter", "newsletter"),
+        ("can I get an invoice for DD-10231?", "invoices"),
+        ("can I cancel order DD-10229?", "cancelling-an-order"),
+    ],
+)
+def test_a_question_that_names_an_order_or_email_but_asks_no_order_is_still_answered(
+    text: str, article: str
+) -> None:
+    _, calls = _reply(DISHDASH, [{"role": "user", "content": text}])
+    assert [c.function.name for c in calls] == ["search_help_center"], text
+    query = json.loads(calls[0].function.arguments)["query"]
+    assert (
+        HelpCenter(load_profile(DEFAULT_PROFILE).articles).search(query, k=1)[0].article_id
+        == article
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I want a refund for order DD-10231",
+        "the garlic bread was missing from DD-10231",
+        "what's in DD-10231? the garlic bread was missing",
+        "I want to talk to a person about DD-10229",
+    ],
+)
+def test_a_case_about_a_numbered_order_stays_a_case(text: str) -> None:
+    reply, calls = _reply(DISHDASH, [{"role": "user", "content": text}])
+    names = [c.function.name for c in calls]
+    assert "search_help_center" not in names and "lookup_order" not in names, text
+    assert names == ["escalate_to_human"] or "email address" in reply or "your name" in reply
+
+
+# "X doesn't work" about what the help centre covers: the article first, then a ticket -------
+
+BROKEN_PROMO_CODES = [
+    "my promo code doesn't work",
+    "my promo code does not work",
+    "promo code not working",
+    "the promo code isn't working",
+    "my promocode doesnt work!!",
+    "my voucher doesn't work",
+    "voucher code won't work",
+    "my discount code is not working",
+    "the discount code is broken",
+    "I have a problem with my promo code",
+    "issue with my voucher code",
+    "why doesn't my promo code work?",
+]
+
+
+def _talk_with_help_centre(
+    model: OfflineModel, turns: list[str]
+) -> tuple[list[str], list[ToolCall], list[tuple[int, dict[str, Any]]]]:
+    """Play the turns with Dishdash's real help centre; the replies, calls and tickets."""
+    from helpline.support.knowledge import knowledge_tools
+
+    search = knowledge_tools(load_profile(DEFAULT_PROFILE))[0]
+    messages: list[dict[str, Any]] = []
+    replies, made, tickets = [], [], []
+    for index, turn in enumerate(turns):
+        messages.append({"role": "user", "content": turn})
+        for _ in range(3):
+            text, calls = _reply(model, messages)
+            replies.append(text)
+            made.extend(calls)
+            dumped = [c.model_dump() for c in calls] or None
+            messages.append({"role": "assistant", "content": text, "tool_calls": dumped})
+            if not calls:
+                break
+            for call in calls:
+                arguments = json.loads(call.function.arguments)
+                if call.function.name == "create_customer_ticket":
+                    tickets.append((index, arguments))
+                found = search.function(**arguments) if call.function.name == search.name else {}
+                content = json.dumps(found or {"id": 7})
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
+    return replies, made, tickets
+
+
+@pytest.mark.parametrize("reader", ["shipped", "problem", "rules"])
+@pytest.mark.parametrize("text", BROKEN_PROMO_CODES)
+def test_a_promo_code_that_doesnt_work_gets_the_article_then_a_ticket_with_the_name(
+    dishdash_readers: dict[str, OfflineModel], reader: str, text: str
+) -> None:
+    model = dishdash_readers[reader]
+    replies, calls, tickets = _talk_with_help_centre(model, [text])
+    assert [c.function.name for c in calls] == ["search_help_center"], (text, replies)
+    answer = replies[-1]
+    assert "Promo codes and vouchers" in answer, answer
+    if "code" in text:  # the conditions a code must meet
+        assert "minimum order value" in answer, answer
+    assert "ticket" in answer and not tickets
+    _, _, tickets = _talk_with_help_centre(model, [text, "Lena Fischer"])
+    assert [(t, a["name"]) for t, a in tickets] == [(1, "Lena Fischer")], text
+    assert text.lower().rstrip("?!") in tickets[0][1]["issue"].lower()
+
+
+@pytest.mark.parametrize("reader", ["shipped", "problem", "rules"])
+@pytest.mark.parametrize(
+    "text", ["the app doesn't work", "the website is not working", "it doesn't work"]
+)
+def test_a_vague_problem_the_help_centre_does_not_cover_still_leads_to_a_ticket(
+    dishdash_readers: dict[str, OfflineModel], reader: str, text: str
+) -> None:
+    reply, calls = _reply(dishdash_readers[reader], [{"role": "user", "content": text}])
+    assert not calls, (text, calls)
+    assert "your name" in reply or "What happened" in reply, (text, reply)
+
+
+def test_a_business_that_files_vague_problems_at_once_says_so_in_its_profile(
+    tmp_path: Path,
+) -> None:
+    folder = _profile_with(tmp_path, "[understanding]\nanswer_vague_problems = false\n")
+    (folder / "intents.toml").unlink()  # the precise rules alone: "doesn't work" is a problem
+    model = OfflineModel(profile=folder)
+    reply, calls = _reply(model, [{"role": "user", "content": "my promo code doesn't work"}])
+    assert not calls and "your name" in reply
+
+
 # Questions phrased as statements ------------------------------------------------------------
 
 HOW_TO = [
