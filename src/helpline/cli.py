@@ -217,8 +217,9 @@ def transcript(
     json_output: JsonOption = False,
 ) -> None:
     """The conversation's messages, exactly as last sent to the model (OpenAI wire form), what
-    was left out to fit its context window, and what its replies cost (--json: messages,
-    left_out, usage with cached_tokens and cost_usd)."""
+    was left out to fit its context window, and what its replies cost (--json:
+    conversation_id, messages, left_out, usage with cached_tokens and cost_usd, and
+    responses_request: the Responses API's input items and previous_response_id, when used)."""
     store = _open_store(_settings(database_url=database_url))
     conversation_id = conversation or store.conversations.latest_id()
     if conversation_id is None:
