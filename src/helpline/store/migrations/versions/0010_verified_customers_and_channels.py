@@ -1,7 +1,7 @@
 """verified customers and channels
 
 Revision ID: 0010
-Revises: 0009
+Revises: 0008
 """
 
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = "0010"
-down_revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
