@@ -32,9 +32,11 @@ def test_limits_are_read_as_burst_and_refill_per_second() -> None:
     ("value", "says"),
     [
         ("client=120", "write burst:per_second"),
-        ("client=0:4", "a burst of at least 1"),
-        ("conversation=6:0", "a refill above 0"),
-        ("conversation=6:nan", "a refill above 0"),
+        ("client=0:4", "a burst from 1 to 1,000,000"),
+        ("client=1e9:4", "a burst from 1 to 1,000,000"),
+        ("conversation=6:0", "a refill of at least 0.000001"),
+        ("conversation=6:nan", "a refill of at least 0.000001"),
+        ("auth=10:1e-320", "a refill of at least 0.000001"),  # an endless wait, not a 500
         ("clients=1:1", "for the names client, conversation, auth"),
         ("client=1:1,client=2:2", "sets 'client' twice"),
     ],

@@ -37,6 +37,9 @@ LIMIT_NAMES = {"client": "per_client", "conversation": "per_conversation", "auth
 """The names operators write, and the :class:`RateLimits` field each sets."""
 
 _EXAMPLE = "client=120:4,conversation=6:0.25,auth=10:0.1"
+MAX_BURST = 1_000_000
+MIN_PER_SECOND = 0.000001
+"""About one request in 12 days: a slower refill is a wait no client can be told."""
 
 
 def parse_rate_limits(
@@ -70,12 +73,12 @@ def _rate(name: str, value: str, setting: str) -> Rate:
     if (
         rate is None
         or not colon
-        or not all(math.isfinite(n) for n in (rate.burst, rate.per_second))
-        or rate.burst < 1
-        or rate.per_second <= 0
+        or not 1 <= rate.burst <= MAX_BURST
+        or not MIN_PER_SECOND <= rate.per_second < math.inf
     ):
         raise ConfigError(
-            f"{setting} sets {name} to {value!r}; write burst:per_second with a burst of at "
-            f"least 1 and a refill above 0 per second, such as {name}=10:0.5."
+            f"{setting} sets {name} to {value!r}; write burst:per_second with a burst from 1 "
+            f"to {MAX_BURST:,} and a refill of at least {MIN_PER_SECOND:f} per second, such "
+            f"as {name}=10:0.5."
         )
     return rate
