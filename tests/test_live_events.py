@@ -16,6 +16,7 @@ from helpline.assistant import Assistant
 from helpline.config import Settings
 from helpline.models.scripted import ScriptedModel
 from helpline.server import create_app
+from helpline.server.routes_live import AGENT_RECHECK_S
 from helpline.server.testing import LiveServer, SSEEvent, aiter_sse
 from helpline.store import Store
 from tests.nodes import ADMIN, SHARED_REDIS, redis_prefix, start_node
@@ -235,3 +236,19 @@ async def test_events_written_at_once_arrive_each_once_in_order_and_resume_exact
     async with stream(server.url, "/api/events", ADMIN, last_event_id=halfway) as events:
         rest = [await next_event(events) for _ in range(24)]
     assert [e.data["message_id"] for e in rest] == [e.data["message_id"] for e in stored[24:]]
+
+
+async def test_a_removed_agent_s_open_stream_stops_before_the_next_event(
+    server: LiveServer, store: Store
+) -> None:
+    """Removing an agent ends their key at once, also for the agents' stream they have open."""
+    _, key = store.agents.add("Mei Ling")
+    conversation, _ = new_conversation(server.url)
+    async with stream(server.url, "/api/events", key) as events:
+        store.conversations.add_agent_reply(conversation, "before")
+        assert (await next_event(events)).data["text"] == "before"
+        assert store.agents.remove("Mei Ling")
+        await asyncio.sleep(AGENT_RECHECK_S)
+        store.conversations.add_agent_reply(conversation, "after")
+        with pytest.raises(StopAsyncIteration):
+            await next_event(events)

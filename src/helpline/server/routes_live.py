@@ -12,7 +12,8 @@ import logging
 import re
 import signal
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request
@@ -22,12 +23,14 @@ from starlette.types import Receive, Scope, Send
 from helpline.config import Settings
 from helpline.live import LiveFeed, Subscription
 from helpline.live.wakeups import wakeup_for
+from helpline.server.auth import bearer
 from helpline.server.desk_auth import desk_agent
 from helpline.server.errors import ApiError
 from helpline.server.routes_conversations import authorise_conversation
 from helpline.server.sse import frame
 from helpline.server.state import ServerState, limit_client, server_state
 from helpline.store import ConversationEvent, Store
+from helpline.store.agents import is_agent_key
 
 _log = logging.getLogger("helpline.live")
 
@@ -37,6 +40,9 @@ KEEPALIVE_S = 15.0
 """A comment line this often keeps proxies from closing a quiet stream."""
 RECONNECT_MS = 1000
 """How soon a page reconnects after its stream broke (the SSE ``retry`` field)."""
+AGENT_RECHECK_S = 1.0
+"""How long an agent's key, once checked, is trusted before events go out on its stream
+again: a removed agent's open stream ends before the next event after that."""
 
 _ID_SHAPE = r"^[A-Za-z0-9_-]{1,64}$"
 ConversationId = Annotated[str, Path(pattern=_ID_SHAPE, description="The conversation's id.")]
@@ -104,7 +110,7 @@ async def conversation_events(
     """What happens in this conversation from now on (or after `Last-Event-ID`): the support
     team's replies, who answers it, the desk's notices and decisions."""
     await authorise_conversation(state, request, conversation_id)  # as its other routes
-    return await _stream(request, conversation_id)
+    return await _stream(request, state, conversation_id)
 
 
 @router.get("/events", response_class=Response, responses=_EVENTS_RESPONSE)  # type: ignore[arg-type]
@@ -112,13 +118,26 @@ async def all_events(request: Request, state: State) -> Response:
     """What happens in every conversation (an agent's key or the admin key): for the agents'
     page."""
     await desk_agent(request)
-    return await _stream(request, None)
+    return await _stream(request, state, None)
 
 
-async def _stream(request: Request, conversation_id: str | None) -> Response:
+async def _stream(request: Request, state: ServerState, conversation_id: str | None) -> Response:
     feed: LiveFeed = request.app.state.live
     subscription = await feed.subscribe(conversation_id, _last_event_id(request))
-    return LiveStream(feed, subscription)
+    return LiveStream(feed, subscription, _agent_still_known(state, bearer(request)))
+
+
+def _agent_still_known(state: ServerState, credential: str) -> Callable[[], Awaitable[bool]]:
+    """Whether the agent whose key opened a stream still has it (the admin key and customer
+    tokens stay valid as long as the stream: always true)."""
+    store = state.assistant.store
+
+    async def known() -> bool:
+        return not is_agent_key(credential) or (
+            await store.call(store.agents.by_key, credential) is not None
+        )
+
+    return known
 
 
 def _last_event_id(request: Request) -> int | None:
@@ -139,9 +158,16 @@ class LiveStream(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, feed: LiveFeed, subscription: Subscription) -> None:
+    def __init__(
+        self,
+        feed: LiveFeed,
+        subscription: Subscription,
+        still_allowed: Callable[[], Awaitable[bool]],
+    ) -> None:
         self.feed = feed
         self.subscription = subscription
+        self.still_allowed = still_allowed
+        self._checked_at = time.monotonic()  # the request's own check
         self.status_code = 200
         self.background = None
         self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -168,6 +194,8 @@ class LiveStream(Response):
                     continue
                 events = subscription.take()
                 if events:
+                    if not await self._allowed():
+                        break  # the page reconnects, and is refused
                     await _body(send, b"".join(_encode(event) for event in events))
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
@@ -175,6 +203,16 @@ class LiveStream(Response):
         finally:
             left.cancel()
             self.feed.unsubscribe(subscription)
+
+    async def _allowed(self) -> bool:
+        """Whether the credential still opens the stream, checked again once it is older
+        than ``AGENT_RECHECK_S``."""
+        if time.monotonic() - self._checked_at < AGENT_RECHECK_S:
+            return True
+        if not await self.still_allowed():
+            return False
+        self._checked_at = time.monotonic()
+        return True
 
 
 async def _client_leaves(receive: Receive) -> None:
