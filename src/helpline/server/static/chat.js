@@ -3,7 +3,7 @@
 import { errorMessage, fetchStoredImage } from "./common.js";
 import { ConversationView, loadToolLabels } from "./conversation.js";
 import { followLive } from "./live.js";
-import { readEvents } from "./sse.js";
+import { postMessage, showAnswer } from "./send.js";
 import { offerRatingAfter } from "./rating.js";
 
 const STORAGE_KEY = "helpline.conversation";
@@ -168,23 +168,12 @@ async function send() {
   setBusy(true);
   welcome.hidden = true;
   const image = pending;
-  let body;
-  const headers = {};
-  if (image) {
-    body = new FormData();
-    body.append("text", text);
-    body.append("image", image.file, image.file.name || "pasted-image.png");
-  } else {
-    body = JSON.stringify({ text });
-    headers["Content-Type"] = "application/json";
-  }
   input.value = "";
   autosize();
   let shown = false;
   try {
     const { id, token } = await ensureConversation();
-    headers.Authorization = `Bearer ${token}`;
-    const response = await fetch(`/api/conversations/${id}/messages`, { method: "POST", headers, body });
+    const response = await postMessage(`/api/conversations/${id}/messages`, token, text, image?.file);
     if (!response.ok) {
       input.value = text; // nothing was sent: give the words back to fix and resend
       autosize();
@@ -198,14 +187,7 @@ async function send() {
       attachment.hidden = true;
     }
     view.startTurn();
-    for await (const { event, data } of readEvents(response)) {
-      if (event === "text") view.appendText(data.delta);
-      else if (event === "restart") view.restart();
-      else if (event === "tool_call") view.toolCall(data.id, data.name, data.arguments);
-      else if (event === "tool_progress") view.toolProgress(data.id, data.text);
-      else if (event === "tool_result") view.toolResult(data.id, data.name, data.content);
-      else if (event === "error") view.notice(data.message);
-    }
+    await showAnswer(response, view);
   } catch (error) {
     if (!shown) {
       input.value = text;

@@ -12,7 +12,7 @@
 import { el, errorMessage, fetchStoredImage } from "./common.js";
 import { ConversationView, loadToolLabels } from "./conversation.js";
 import { followLive } from "./live.js";
-import { readEvents } from "./sse.js";
+import { postMessage, showAnswer } from "./send.js";
 
 const SCRIPT = document.currentScript ?? document.querySelector('script[src*="/widget.js"]');
 const BASE = SCRIPT ? SCRIPT.src.replace(/\/widget\.js(?:[?#].*)?$/, "") : "";
@@ -591,23 +591,13 @@ class Widget {
     this.setBusy(true);
     this.start.hidden = true;
     const image = this.pending;
-    let body;
-    const headers = {};
-    if (image) {
-      body = new FormData();
-      body.append("text", text);
-      body.append("image", image.file, image.file.name || "pasted-image.png");
-    } else {
-      body = JSON.stringify({ text });
-      headers["Content-Type"] = "application/json";
-    }
     this.input.value = "";
     this.autosize();
     let shown = false;
     try {
       const { id } = await this.ensureConversation();
-      headers.Authorization = `Bearer ${this.credential()}`;
-      const response = await fetch(`${BASE}/api/conversations/${id}/messages`, { method: "POST", headers, body });
+      const url = `${BASE}/api/conversations/${id}/messages`;
+      const response = await postMessage(url, this.credential(), text, image?.file);
       if (!response.ok) {
         this.input.value = text; // nothing was sent: give the words back to fix and resend
         this.autosize();
@@ -621,14 +611,7 @@ class Widget {
         this.attachment.hidden = true;
       }
       const turn = this.view.startTurn();
-      for await (const { event, data } of readEvents(response)) {
-        if (event === "text") this.view.appendText(data.delta);
-        else if (event === "restart") this.view.restart();
-        else if (event === "tool_call") this.view.toolCall(data.id, data.name, data.arguments);
-        else if (event === "tool_progress") this.view.toolProgress(data.id, data.text);
-        else if (event === "tool_result") this.view.toolResult(data.id, data.name, data.content);
-        else if (event === "error") this.view.notice(data.message);
-      }
+      await showAnswer(response, this.view);
       this.view.render();
       const answer = [...turn.querySelectorAll(".bubble")].map((b) => b.textContent).join(" ");
       if (answer) this.announce(answer);
