@@ -8,6 +8,7 @@ from helpline.context_budget import budget_for
 from helpline.pricing import ModelCatalog
 from helpline.store import Store
 from helpline.support import load_profile, support_tools
+from helpline.understanding.first_intent import FirstIntents
 
 
 def build_assistant(
@@ -28,4 +29,5 @@ def build_assistant(
         budget=budget_for(model, model_id, catalog, settings.context_tokens),
         catalog=catalog,
         model_id=model_id,
+        intents=FirstIntents(profile.path),
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -49,6 +49,7 @@ from helpline.store import WAITING_FOR_AGENT, ConversationGone, Store, TurnStart
 from helpline.store.conversation_events import CUSTOMER_MESSAGE
 from helpline.tools import Tool, ToolContext, Toolset, error_result
 from helpline.turn_costs import ContextKeeper, TurnLedger
+from helpline.understanding.first_intent import FirstIntents
 
 _log = logging.getLogger("helpline")
 
@@ -125,6 +126,7 @@ class Assistant:
         budget: ContextBudget | None = None,
         catalog: ModelCatalog | None = None,
         model_id: str | None = None,
+        intents: FirstIntents | None = None,
     ) -> None:
         self.model = model
         self.vision_model = vision_model
@@ -145,6 +147,8 @@ class Assistant:
         """Prices the model's replies (and knows its context window)."""
         self.model_id = model_id or getattr(model, "model", None) or model.name
         """The model's name in the price table and in the usage records."""
+        self.intents = intents
+        """Names the intent of each conversation's first customer line (stored with it)."""
         self._local_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._running: set[asyncio.Task[None]] = set()
 
@@ -234,7 +238,25 @@ class Assistant:
             return None
         if start is None:
             emit(TurnError(BUSY_REPLY, refused="busy"))
+        elif self.intents is not None and _first_from_customer(start.history):
+            self._in_background(self._record_intent(conversation_id, message))
         return start
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._running.add(task)  # wait_idle waits for it too
+        task.add_done_callback(self._running.discard)
+
+    async def _record_intent(self, conversation_id: str, message: UserMessage) -> None:
+        """Classify the first customer line beside the turn; a failure is logged, never raised."""
+        assert self.intents is not None
+        intent = await asyncio.to_thread(self.intents.of, message)
+        if intent is None:
+            return
+        try:
+            await self.store.call(self.store.conversations.set_intent, conversation_id, intent)
+        except Exception:
+            _log.exception("Conversation %s: its intent could not be stored", conversation_id)
 
     async def _answer(
         self, conversation_id: str, holder: str, start: TurnStart, emit: Emit
@@ -523,6 +545,11 @@ class Assistant:
             usage.prompt_tokens,
             usage.completion_tokens,
         )
+
+
+def _first_from_customer(history: list[dict[str, Any]]) -> bool:
+    """Whether the customer's newest message is their first in the conversation."""
+    return sum(1 for m in history if m.get("role") == "user") == 1
 
 
 async def _stop_reading(stream: AsyncIterator[ModelEvent]) -> None:

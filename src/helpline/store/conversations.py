@@ -332,6 +332,15 @@ class Conversations:
             if changed:  # open pages learn who answers now
                 record_event(connection, conversation_id, STATUS, {"status": status})
 
+    def set_intent(self, conversation_id: str, intent: str) -> None:
+        """Record the intent of the conversation's first message (kept if one is already set)."""
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id, Conversation.intent.is_(None))
+                .values(intent=intent)
+            )
+
 
 def _message_row(
     conversation_id: str, position: int, wire: dict[str, Any], now: datetime

@@ -81,6 +81,8 @@ class Conversation(Base):
     or a later channel's name."""
     external_thread_id: Mapped[str | None] = mapped_column(String(200))
     """The channel's own id for the thread (an email's Message-ID, a chat app's thread)."""
+    intent: Mapped[str | None] = mapped_column(String(64))
+    """The profile's intent for the customer's first message; ``None``: none matched."""
 
 
 class StoredMessage(Base):
