@@ -66,10 +66,12 @@ def _search(article: str) -> dict[str, Any]:
 
 
 # Each conversation: its id, when it started, its messages (offset from the start, wire),
-# a handoff ticket's offset, a rating (score, offset) and its usage rows.
+# a handoff ticket's offset, a rating (score, offset), its usage rows and its first line's
+# intent (none for c11 and c12: no intent matched).
 SEEDED: list[dict[str, Any]] = [
     {  # resolved, rated 5; one help-centre search
         "id": "c1",
+        "intent": "refund_policy",
         "at": T,
         "messages": [
             (0, _user("what is your refund policy?")),
@@ -82,6 +84,7 @@ SEEDED: list[dict[str, Any]] = [
     },
     {  # handed off by the assistant; a person replies 60 s after the handoff
         "id": "c2",
+        "intent": "human_agent",
         "at": T,
         "messages": [
             (0, _user("I want a person")),
@@ -95,12 +98,14 @@ SEEDED: list[dict[str, Any]] = [
     },
     {  # rated 2: not resolved
         "id": "c3",
+        "intent": "late_delivery",
         "at": T,
         "messages": [(0, _user("my order is late")), (6, _answer("Sorry …"))],
         "rating": (2, 60),
     },
     {  # the customer came back two hours later: reopened
         "id": "c4",
+        "intent": "promo_code",
         "at": T,
         "messages": [
             (0, _user("my code does not work")),
@@ -111,6 +116,7 @@ SEEDED: list[dict[str, Any]] = [
     },
     {  # rated 4, then wrote again: reopened
         "id": "c5",
+        "intent": "late_delivery",
         "at": T,
         "messages": [
             (0, _user("where is my food")),
@@ -121,6 +127,7 @@ SEEDED: list[dict[str, Any]] = [
     },
     {  # a second message half an hour later is the same visit; one failed look-up
         "id": "c6",
+        "intent": "refund_policy",
         "at": T,
         "messages": [
             (0, _user("refunds?")),
@@ -135,11 +142,13 @@ SEEDED: list[dict[str, Any]] = [
     },
     {  # a person took over without a handoff: handed off, but no handoff time to measure
         "id": "c7",
+        "intent": "greeting",
         "at": T,
         "messages": [(0, _user("hello")), (3, _answer("Hi!")), (50, _agent("Hello from Ana"))],
     },
     {  # came back after more than 24 hours: a new visit, the first one stays resolved
         "id": "c10",
+        "intent": "payment_methods",
         "at": T,
         "messages": [
             (0, _user("how do I pay")),
@@ -161,6 +170,7 @@ SEEDED: list[dict[str, Any]] = [
     },
     {  # before --since: rated 1, 100 s to answer
         "id": "c8",
+        "intent": "refund_policy",
         "at": OLD,
         "messages": [(0, _user("old problem")), (100, _answer("…"))],
         "rating": (1, 200),
@@ -182,6 +192,7 @@ def seed(store: Store) -> None:
                 insert(Conversation).values(
                     id=c["id"],
                     customer_id=c.get("customer"),
+                    intent=c.get("intent"),
                     created_at=start,
                     updated_at=start + _s(max((o for o, _w in c["messages"]), default=0)),
                     status="waiting_for_agent" if "handoff" in c else "active",
@@ -252,6 +263,14 @@ EXPECTED_SINCE = {
     "ratings": 3,
     "csat_average": 3.67,  # 5, 2, 4
     "csat_distribution": {"1": 0, "2": 1, "3": 0, "4": 1, "5": 1},
+    "top_intents": [  # most conversations first, then by name; c8's is older
+        {"intent": "late_delivery", "conversations": 2},
+        {"intent": "refund_policy", "conversations": 2},
+        {"intent": "greeting", "conversations": 1},
+        {"intent": "human_agent", "conversations": 1},
+        {"intent": "payment_methods", "conversations": 1},
+        {"intent": "promo_code", "conversations": 1},
+    ],
     "top_articles": [{"article": "Refund policy", "count": 2}],
     "tool_calls": 4,
     "tool_errors": 1,
@@ -292,6 +311,7 @@ def test_the_numbers_of_a_seeded_desk(store: Store) -> None:
     assert everything.csat_distribution["1"] == 1
     assert everything.median_seconds_to_first_answer == 6.0  # 1 2 3 4 5 [6] 7 8 9 10 100
     assert everything.cost_usd == pytest.approx(0.5042)
+    assert everything.top_intents[0] == {"intent": "refund_policy", "conversations": 3}
     assert [d["day"] for d in everything.by_day] == ["2026-10-01", "2026-11-01"]
 
 
@@ -302,6 +322,7 @@ def test_an_empty_desk_has_no_rates(store: Store) -> None:
     assert numbers.median_seconds_to_first_answer is None
     assert numbers.csat_distribution == {"1": 0, "2": 0, "3": 0, "4": 0, "5": 0}
     assert numbers.cost_usd == 0 and numbers.by_day == []
+    assert numbers.top_intents == []
 
 
 def _helpline(url: str, *args: str) -> Result:
@@ -323,6 +344,7 @@ def test_helpline_stats_prints_the_seeded_numbers(store: Store) -> None:
     assert "4 (40%)" in table.stdout  # resolved by the assistant
     assert "3.67 of 5 (3 ratings" in table.stdout
     assert "Refund policy (2)" in table.stdout
+    assert "Top intents" in table.stdout and "late_delivery (2)," in table.stdout
     assert "1 of 4 calls" in table.stdout
 
     bad = _helpline(url, "stats", "--since", "last week")

@@ -23,8 +23,8 @@ def stats(
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
-    """Conversations, resolution by the assistant, handoffs, answer times, CSAT, articles, tool
-    errors, tokens and cost."""
+    """Conversations, resolution by the assistant, handoffs, answer times, CSAT, intents,
+    articles, tool errors, tokens and cost."""
     from helpline.cli import _fail, _open_store, _print_json, _settings
     from helpline.server.routes_stats import start_of
 
@@ -76,6 +76,7 @@ def _rows(n: DeskStats) -> list[tuple[str, str]]:
         ("Median time to first answer", _duration(n.median_seconds_to_first_answer)),
         ("Median time to an agent's reply", _duration(n.median_seconds_to_agent_reply)),
         ("CSAT", csat),
+        ("Top intents", _listing(n.top_intents, "intent", "conversations")),
         ("Top articles", _listing(n.top_articles, "article", "count")),
         ("Tools called", _listing(n.top_tools, "tool", "calls")),
         ("Tool errors", f"{n.tool_errors:,} of {n.tool_calls:,} calls"),

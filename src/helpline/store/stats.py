@@ -71,6 +71,9 @@ class DeskStats:
     csat_average: float | None
     csat_distribution: dict[str, int]
     """How many ratings gave each score, ``"1"`` to ``"5"``."""
+    top_intents: list[dict[str, Any]]
+    """What customers came for (their first line's intent), most often first:
+    ``{intent, conversations}``."""
     top_articles: list[dict[str, Any]]
     """Help-centre articles the searches found first, most often first: ``{article, count}``."""
     top_tools: list[dict[str, Any]]
@@ -114,6 +117,7 @@ class Stats:
             ]
             tool_rows = connection.execute(tools).all()
             usage = connection.execute(_usage(since)).one()
+            intents = connection.execute(_intents(since)).all()
         count, resolved_count, handoffs, reopened, rated, average, first_answer, agent_reply = (
             summary[:8]
         )
@@ -141,6 +145,7 @@ class Stats:
             ratings=rated,
             csat_average=round(float(average), 2) if average is not None else None,
             csat_distribution={str(score): int(n or 0) for score, n in scores.items()},
+            top_intents=[{"intent": i, "conversations": n} for i, n in intents],
             top_articles=[{"article": a, "count": n} for a, n in articles[:TOP]],
             top_tools=[{"tool": t, "calls": n, "errors": e} for t, (n, e) in ranked_tools[:TOP]],
             tool_calls=sum(n for _t, (n, _e) in ranked_tools),
@@ -335,6 +340,21 @@ def _tool_calls(sql: _Sql, since: datetime | None) -> Select[Any]:
             ),
         )
         .where(asked.c.role == "assistant", call.where)
+    )
+
+
+def _intents(since: datetime | None) -> Select[Any]:
+    """The :data:`TOP` most common intents of the counted conversations, with how many."""
+    scope = _scope(since).subquery("intent_scope")
+    intent = _conversations.c.intent
+    conversations = func.count().label("conversations")
+    return (
+        select(intent, conversations)
+        .join(scope, scope.c.id == _conversations.c.id)
+        .where(intent.is_not(None))
+        .group_by(intent)
+        .order_by(conversations.desc(), intent)
+        .limit(TOP)
     )
 
 
