@@ -54,6 +54,7 @@ def test_a_rating_given_on_the_page_appears_on_the_dashboard(
 
     ratings = sqlite_store.ratings.recent()
     assert [(r.score, r.comment) for r in ratings] == [(4, "Quick and friendly")]
+    sqlite_store.conversations.set_intent(ratings[0].conversation_id, "track_order")
 
     desk = harness.context.new_page()
     desk.goto(url + "/agents")
@@ -75,6 +76,9 @@ def test_a_rating_given_on_the_page_appears_on_the_dashboard(
         dashboard.locator("figure", has_text="Conversations per day").locator("rect.resolved")
     ).to_have_count(1)
     expect(dashboard.locator("figure", has_text="Resolution")).to_contain_text("100%")
+    intents = dashboard.locator("figure", has_text="Most common intents").locator("svg")
+    expect(intents).to_have_attribute("aria-label", "Intents: track order 1")
+    expect(intents.locator("rect.bar")).to_have_count(1)
 
     keep_screenshot(desk, tmp_path, "dashboard.png")
 

@@ -1,5 +1,6 @@
 // The support lead's dashboard on the agents page: the desk's numbers from GET /api/stats,
-// drawn as plain SVG charts (no library), with the latest ratings and their comments.
+// drawn as plain SVG charts (no library): per day, resolution, CSAT, what customers came for
+// (their first line's intent), articles and tools; then the latest ratings and their comments.
 
 import { el, errorMessage, showBidiControls } from "./common.js";
 
@@ -223,6 +224,7 @@ function draw(stats) {
   const csatLabel = `Ratings: ${distribution.map((d) => `${d.value} gave ${d.label}`).join(", ")}`;
   const articles = stats.top_articles.map((a) => ({ label: a.article, value: a.count }));
   const tools = stats.top_tools.map((t) => ({ label: t.tool, value: t.calls }));
+  const intents = stats.top_intents.map((i) => ({ label: i.intent.replaceAll("_", " "), value: i.conversations }));
   body.replaceChildren(
     tiles(stats),
     el("div", "charts"),
@@ -231,6 +233,7 @@ function draw(stats) {
     figure("Conversations per day", dayChart(stats.by_day), legend()),
     figure("Resolution", resolutionRing(stats)),
     figure("CSAT", barChart(csatLabel, distribution, "#f59e0b")),
+    figure("Most common intents", intents.length ? rankChart(`Intents: ${intents.map((i) => `${i.label} ${i.value}`).join(", ")}`, intents) : el("p", "empty", "No intents recorded yet.")),
     figure("Top help-centre articles", articles.length ? rankChart(`Articles: ${articles.map((a) => `${a.label} ${a.value}`).join(", ")}`, articles) : el("p", "empty", "No searches yet.")),
     figure("Tools called", tools.length ? rankChart(`Tools: ${tools.map((t) => `${t.label} ${t.value}`).join(", ")}`, tools) : el("p", "empty", "No tool calls yet.")),
     figure("Latest ratings", ratingsList(stats.recent_ratings)),
