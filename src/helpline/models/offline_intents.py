@@ -604,7 +604,7 @@ def read_message(
         _by_meaning(book.behaviour(spec), found, book, said)
     if (
         book.answer_vague_problems
-        and (vague or found.problems == (GENERIC_PROBLEM,))
+        and vague
         and not found.intents & {Intent.REFUND, Intent.HUMAN, Intent.ORDER, Intent.RECEIPT}
         and not (order_ids or name or Asked.DETAILS in asked)
         and plain_words
