@@ -443,6 +443,24 @@ def test_an_order_number_and_email_asked_about_open_that_order_whatever_the_mean
 
 
 @pytest.mark.parametrize(
+    ("text", "call"),
+    [
+        ("what's in order VC-204511?", None),
+        ("whats in orderVC-204511", None),
+        ("where is my parcel vc204511", None),
+        ("has VC-204511 shipped?", None),
+        ("what's in VC-204511? jo@example.com", "lookup_order"),
+        ("my recent orders please, email jo@example.com", "list_recent_orders"),
+        ("what did I buy recently? jo@example.com", "list_recent_orders"),
+    ],
+)
+def test_voltcart_reads_an_order_asked_about_in_its_own_format(text: str, call: str | None) -> None:
+    reply, calls = _reply(VOLTCART, [{"role": "user", "content": text}])
+    assert [c.function.name for c in calls] == ([call] if call else []), text
+    assert call or "email address you order with" in reply, reply
+
+
+@pytest.mark.parametrize(
     ("text", "article"),
     [
         ("how do I place an order? omar@example.com", "placing-an-order"),
