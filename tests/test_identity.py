@@ -623,3 +623,37 @@ def test_an_unreachable_key_set_is_asked_again_only_after_a_while(keys: Keys) ->
         with pytest.raises(IdentityUnavailable, match="could not be read"):
             verifier.verify(token)
         assert len(asked) == 2
+
+
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        ({"identity_secret": "too-short"}, "HELPLINE_IDENTITY_SECRET is 9 bytes long"),
+        ({"identity_jwks_url": "file:///etc/passwd"}, "HELPLINE_IDENTITY_JWKS_URL is"),
+        ({"identity_jwks_url": "keys.json"}, "HELPLINE_IDENTITY_JWKS_URL is"),
+    ],
+)
+def test_a_customer_token_setting_that_cannot_work_stops_the_server_at_start(
+    sqlite_store: Store, setting: dict[str, str], said: str
+) -> None:
+    from helpline.config import ConfigError
+
+    with pytest.raises(ConfigError, match=said):
+        serve(sqlite_store, **setting)
+
+
+def test_helpline_serve_names_a_guessable_secret_and_stops(tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "HELPLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'helpline.db'}",
+        "HELPLINE_IDENTITY_SECRET": "secret",
+    }
+    command = [sys.executable, "-m", "helpline.cli", "serve", "--port", "0"]
+    ended = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert ended.returncode != 0
+    assert "HELPLINE_IDENTITY_SECRET is 6 bytes long" in ended.stderr + ended.stdout
+    assert "Traceback" not in ended.stderr

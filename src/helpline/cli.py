@@ -504,7 +504,12 @@ def serve(
         redis_url=redis_url,
     )
     _open_store(settings).close()  # fail here, clearly, if the database is unreachable
-    run_server(settings, host=host, port=port, workers=workers)
+    from helpline.config import ConfigError
+
+    try:
+        run_server(settings, host=host, port=port, workers=workers)
+    except ConfigError as exc:  # a setting only the server reads (allowed origins, identity)
+        _fail(str(exc))
 
 
 @demo_app.command("seed")

@@ -14,10 +14,12 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from helpline.config import ConfigError
 from helpline.customers import VerifiedCustomer
 
 MAX_LIFETIME = timedelta(hours=24)
@@ -25,6 +27,9 @@ MAX_LIFETIME = timedelta(hours=24)
 LEEWAY_SECONDS = 60
 """Clocks differ a little between the business's servers and this one."""
 MAX_TOKEN_CHARS = 8192
+MIN_SECRET_BYTES = 32
+"""An HS256 secret at least as long as its hash (RFC 7518): anyone who sees one token could
+guess a shorter one, and then sign in as any customer."""
 UNREACHABLE_RETRY_SECONDS = 10
 """After the key set could not be read, tokens are answered at once (503) for this long,
 instead of each waiting for the same address to fail again."""
@@ -56,7 +61,8 @@ NOT_CONFIGURED = (
 
 
 class IdentityVerifier:
-    """Checks customer tokens against the configured secret and key set."""
+    """Checks customer tokens against the configured secret and key set; a ``ConfigError``
+    names a setting that cannot be used."""
 
     def __init__(
         self,
@@ -65,6 +71,19 @@ class IdentityVerifier:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if secret and len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(
+                f"HELPLINE_IDENTITY_SECRET is {len(secret.encode())} bytes long; an HS256 secret "
+                f"needs at least {MIN_SECRET_BYTES}, or one token is enough to guess it. Make "
+                "one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        if jwks_url:
+            parts = urlsplit(jwks_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(
+                    f"HELPLINE_IDENTITY_JWKS_URL is {jwks_url!r}; set it to the address of the "
+                    "business's key set, e.g. https://shop.example.com/.well-known/jwks.json."
+                )
         self._secret = secret
         self._jwks = jwt.PyJWKClient(jwks_url, timeout=10) if jwks_url else None
         self._jwks_url = jwks_url

@@ -75,6 +75,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimit)
     install_cors(app, settings)  # outside the body limit, so its refusals carry CORS headers
+    customers.verifier_for(settings)  # a customer-token setting that cannot work stops the start
     app.include_router(routes_conversations.router)
     app.include_router(routes_tickets.router)
     app.include_router(routes_desk.router)

@@ -14,6 +14,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
+from helpline.config import Settings
 from helpline.identity import IdentityRefused, IdentityUnavailable, IdentityVerifier
 from helpline.server.auth import Caller, bearer
 from helpline.server.errors import ApiError
@@ -37,9 +38,15 @@ def _verifier(secret: str | None, jwks_url: str | None) -> IdentityVerifier:
     return IdentityVerifier(secret, jwks_url)
 
 
+def verifier_for(settings: Settings) -> IdentityVerifier:
+    """The customer-token verifier for ``settings``; a ``ConfigError`` names a setting that
+    cannot be used (called when the server starts, so it stops there)."""
+    return _verifier(settings.identity_secret, settings.identity_jwks_url)
+
+
 async def verify_customer(state: ServerState, token: str) -> VerifiedCustomer:
     """The customer ``token`` proves; 401 (refused) or 503 (cannot check now) otherwise."""
-    verifier = _verifier(state.settings.identity_secret, state.settings.identity_jwks_url)
+    verifier = verifier_for(state.settings)
     try:
         if verifier.needs_network(token):
             return await anyio.to_thread.run_sync(verifier.verify, token)
