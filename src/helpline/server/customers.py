@@ -7,6 +7,7 @@ belong to its ``sub``; a refused token is a 401 saying what is wrong, never an a
 from __future__ import annotations
 
 import functools
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
@@ -100,14 +101,5 @@ async def my_conversations(
     return MyConversations(
         customer_id=customer.id,
         name=customer.name,
-        conversations=[
-            ConversationSummary(
-                id=c.id,
-                started=c.started,
-                updated=c.updated,
-                status=c.status,
-                last_message=c.last_message,
-            )
-            for c in found
-        ],
+        conversations=[ConversationSummary(**asdict(c)) for c in found],
     )
