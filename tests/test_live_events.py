@@ -14,11 +14,13 @@ import pytest
 
 from helpline.assistant import Assistant
 from helpline.config import Settings
+from helpline.live import LiveFeed
 from helpline.models.scripted import ScriptedModel
 from helpline.server import create_app
 from helpline.server.routes_live import AGENT_RECHECK_S
 from helpline.server.testing import LiveServer, SSEEvent, aiter_sse
 from helpline.store import Store
+from helpline.store.conversation_events import NOTICE, record_event
 from tests.nodes import ADMIN, SHARED_REDIS, redis_prefix, start_node
 
 
@@ -252,3 +254,28 @@ async def test_a_removed_agent_s_open_stream_stops_before_the_next_event(
         store.conversations.add_agent_reply(conversation, "after")
         with pytest.raises(StopAsyncIteration):
             await next_event(events)
+
+
+async def test_a_page_catching_up_while_new_events_arrive_misses_none(postgres_url: str) -> None:
+    """On PostgreSQL the backlog is read on a worker thread while the feed goes on: a page
+    resuming far behind gets every event once and in order, also those arriving meanwhile."""
+    store = Store.open(postgres_url)
+    feed = LiveFeed(store)
+    try:
+        conversation = store.conversations.create()
+        with store.engine.begin() as connection:
+            for number in range(1200):
+                record_event(connection, conversation, NOTICE, {"n": number, "pad": "x" * 20_000})
+        await feed.start()
+        subscribing = asyncio.create_task(feed.subscribe(conversation, 0))
+        await asyncio.sleep(0)  # it is reading the backlog now
+        await store.call(store.events.publish, conversation, NOTICE, {"n": "new"})
+        subscription = await subscribing
+        received = subscription.take()
+        while received[-1].data["n"] != "new":
+            await asyncio.wait_for(subscription.wait(), 5)
+            received += subscription.take()
+    finally:
+        await feed.close()
+        store.close()
+    assert [e.data["n"] for e in received] == [*range(1200), "new"]

@@ -46,6 +46,14 @@ class Subscription:
         if self._pending:
             self._arrived.set()
 
+    def catch_up(self, backlog: list[ConversationEvent]) -> None:
+        """Put the events read since ``after`` first: the feed may have offered newer ones
+        while they were being read (each is kept once, in order)."""
+        offered, self._pending = self._pending, []
+        self.last_id = self.after
+        self.offer(backlog)
+        self.offer(offered)
+
     def end(self) -> None:
         """The server is going away: the page should reconnect (to another node)."""
         self.closed = True
@@ -112,10 +120,13 @@ class LiveFeed:
         after = newest if after is None else min(after, newest)
         subscription = Subscription(conversation_id, after)
         self._subscriptions.add(subscription)  # before reading the backlog, so nothing slips by
+        backlog: list[ConversationEvent] = []
         while True:
-            backlog = await self.store.call(events.after, subscription.last_id, conversation_id)
-            subscription.offer(backlog)
-            if len(backlog) < 500:
+            cursor = backlog[-1].id if backlog else after
+            batch = await self.store.call(events.after, cursor, conversation_id)
+            backlog += batch
+            if len(batch) < 500:
+                subscription.catch_up(backlog)
                 return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
