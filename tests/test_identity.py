@@ -466,6 +466,8 @@ def test_a_malformed_token_is_a_401_never_a_server_error(api: Api, keys: Keys) -
         "an RS256 token that names no key": (rs256(claims(), keys.private, kid=""), "no kid"),
         "an exp beyond any clock": (hs256(claims(exp=10**400)), "more than 24 hours ahead"),
         "a sub that is a number": (hs256(claims(sub=42)), "Subject must be a string"),
+        "a blank sub": (hs256(claims(sub="  ")), "sub claim is empty"),
+        "an email that is not text": (hs256(claims(email={"at": "@"})), "email claim is not text"),
     }
     for case, (token, said) in refused.items():
         response = api.start(token)

@@ -206,10 +206,16 @@ class IdentityVerifier:
         return claims
 
     def _customer(self, claims: dict[str, Any]) -> VerifiedCustomer:
-        missing = [name for name in _CLAIM_LIMITS if not _text(claims.get(name))]
+        missing = [name for name in _CLAIM_LIMITS if claims.get(name) is None]
         if missing:
             raise IdentityRefused(_missing(missing))
         for name, limit in _CLAIM_LIMITS.items():
+            if not _text(claims[name]):
+                raise IdentityRefused(
+                    f"The customer token's {name} claim is "
+                    f"{'empty' if isinstance(claims[name], str) else 'not text'}; the business's "
+                    f"backend must sign the customer's {name} as a string."
+                )
             if len(str(claims[name])) > limit:
                 raise IdentityRefused(
                     f"The customer token's {name} claim is longer than {limit} characters."
