@@ -1,11 +1,9 @@
 // Asking the customer to rate the chat from 1 to 5, with an optional comment: after they say
-// goodbye, or when they choose "Rate this chat".
+// goodbye, or when they choose "Rate this chat". The card itself is rating-card.js.
 
-import { el, errorMessage } from "./common.js";
+import { GOODBYE, ratingCard, sendRating } from "./rating-card.js";
 
 const STORAGE_KEY = "helpline.conversation";
-const GOODBYE = /\b(bye|goodbye|good bye|see you|cheers|that'?s all|that is all|that'?s it for now)\b/i;
-const LABELS = ["", "Poor", "Not good", "OK", "Good", "Great"];
 
 const log = document.getElementById("log");
 const button = document.getElementById("rate-chat");
@@ -30,61 +28,10 @@ export function askForRating() {
     card.querySelector("button").focus();
     return;
   }
-  card = el("form", "rating-card");
-  card.setAttribute("aria-label", "Rate this chat");
-  const question = el("p", "rating-question", "How did we do? Rate this chat from 1 (poor) to 5 (great).");
-  const scores = el("div", "rating-scores");
-  scores.setAttribute("role", "group");
-  scores.setAttribute("aria-label", "Your rating");
-  let chosen = 0;
-  const submit = el("button", "primary", "Send rating");
-  submit.type = "submit";
-  submit.disabled = true;
-  for (let score = 1; score <= 5; score += 1) {
-    const choice = el("button", "", String(score));
-    choice.type = "button";
-    choice.title = LABELS[score];
-    choice.setAttribute("aria-label", `${score}: ${LABELS[score]}`);
-    choice.setAttribute("aria-pressed", "false");
-    choice.addEventListener("click", () => {
-      chosen = score;
-      for (const other of scores.children) other.setAttribute("aria-pressed", String(other === choice));
-      submit.disabled = false;
-    });
-    scores.append(choice);
-  }
-  const label = el("label", "", "Anything you'd like to add? (optional)");
-  const comment = el("textarea");
-  comment.rows = 2;
-  comment.maxLength = 2000;
-  label.append(comment);
-  const note = el("p", "rating-status");
-  note.setAttribute("role", "status");
-  card.append(question, scores, label, submit, note);
-  card.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    if (!chosen) return;
-    submit.disabled = true;
-    try {
-      const response = await fetch(`/api/conversations/${current.id}/rating`, {
-        method: "POST",
-        headers: { Authorization: `Bearer ${current.token}`, "Content-Type": "application/json" },
-        body: JSON.stringify({ score: chosen, comment: comment.value.trim() || null }),
-      });
-      if (!response.ok) {
-        note.textContent = await errorMessage(response);
-        submit.disabled = false;
-        return;
-      }
-      card.replaceChildren(el("p", "rating-thanks", `Thanks for your rating: ${chosen} of 5.`));
-    } catch (error) {
-      note.textContent = `Couldn't send your rating: ${error.message}. Try again in a moment.`;
-      submit.disabled = false;
-    }
-  });
+  card = ratingCard((score, comment) => sendRating("", current.id, current.token, score, comment));
   log.append(card);
   card.scrollIntoView({ block: "nearest" });
-  scores.firstChild.focus();
+  card.focusFirst();
 }
 
 if (button) {
