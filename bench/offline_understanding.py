@@ -12,7 +12,9 @@ classifier), so they are scored by 5-fold cross-validation: each fold is read by
 classifier trained on the profile's examples less that fold's lines. test.jsonl (and the
 electronics lines marked test) are read by the shipped classifier; they are reported,
 never used to choose examples, features or thresholds. The multilingual lines are never
-examples either. Also printed: the classifier's own top intent accuracy, time per turn
+examples either. outside.jsonl (customer lines from other services' public sets, see
+tests/data/understanding/OUTSIDE.md) is read by the shipped classifier and only measured:
+it is never used to choose examples, features, thresholds or models. Also printed: the classifier's own top intent accuracy, time per turn
 (mean, p99, one line at a time, classifier loaded), a fresh process's first message (the
 embedding table and weights are read then) and the CPU the layer adds to start-up.
 """
@@ -274,6 +276,9 @@ def measure(profile: Path, prefix: str) -> dict[str, Any]:
         other = read_lines("multilingual.jsonl")
         ok, _ = asyncio.run(first_replies(model, judge, other))
         out["multilingual"] = scored(other, ok, top_intents(shipped, other))
+        outside = read_lines("outside.jsonl")
+        ok, _ = asyncio.run(first_replies(model, judge, outside))
+        out["outside"] = scored(outside, ok, top_intents(shipped, outside))
         dialogues = read_lines("dialogues.jsonl")
         done = [asyncio.run(dialogue_ok(model, d)) for d in dialogues]
         out["dialogues"] = {"count": len(done), "success": sum(done) / max(1, len(done))}
@@ -314,15 +319,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     for r in results:
         print(f"profile {r['profile']}")
-        print("| intent | dev (cross-validated) | test (untouched) |\n| --- | --- | --- |")
+        outside = r.get("outside", {}).get("per_intent", {})
+        print(
+            "| intent | dev (cross-validated) | test (untouched) | outside (measure only) |\n"
+            "| --- | --- | --- | --- |"
+        )
         for intent, dev in r["dev"]["per_intent"].items():
-            test = r["test"]["per_intent"].get(intent)
-            print(f"| {intent} | {dev:.0%} | {'' if test is None else f'{test:.0%}'} |")
-        for split in ("dev", "test", "multilingual"):
+            cells = [r["test"]["per_intent"].get(intent), outside.get(intent)]
+            shown = " | ".join("" if c is None else f"{c:.0%}" for c in cells)
+            print(f"| {intent} | {dev:.0%} | {shown} |")
+        for split in ("dev", "test", "multilingual", "outside"):
             if split in r:
                 s = r[split]
+                label = "outside (measure only, never used to choose anything)"
                 print(
-                    f"{split}: first reply right {s['accuracy']:.1%} of {s['lines']}, "
+                    f"{label if split == 'outside' else split}: first reply right "
+                    f"{s['accuracy']:.1%} of {s['lines']}, "
                     f"classifier's top intent right {s['intent_accuracy']:.1%}"
                 )
         if "dialogues" in r:
