@@ -360,3 +360,31 @@ async def test_a_tool_call_cut_at_the_output_limit_is_not_run(
     assert sqlite_store.tickets.find() == []
     answer = fake_openai.requests[1].body["messages"][-1]
     assert answer["role"] == "tool" and "not valid JSON" in answer["content"]
+
+
+# Servers that number tool calls afresh in every reply
+
+
+async def test_a_server_that_numbers_calls_per_reply_files_each_new_ticket(
+    fake_openai: FakeOpenAI, sqlite_store: Store
+) -> None:
+    """llama.cpp and others call every reply's first tool call ``call_0``: the second
+    ticket of a conversation is filed, not answered with the first one's result."""
+    ticket = '{"name": "Ana", "issue": "%s"}'
+    fake_openai.script(
+        tool_call_reply([("call_0", "create_customer_ticket", ticket % "cannot log in")]),
+        text_reply("Filed."),
+        tool_call_reply([("call_0", "create_customer_ticket", ticket % "charged twice")]),
+        text_reply("Filed that too."),
+    )
+    assistant = Assistant(_model(fake_openai), sqlite_store, [create_customer_ticket], "Help.")
+    conversation_id = assistant.new_conversation()
+    await _chat(assistant, conversation_id, "I cannot log in, I'm Ana")
+    await _chat(assistant, conversation_id, "and I was charged twice")
+    issues = sorted(t.issue for t in sqlite_store.tickets.find(conversation_id=conversation_id))
+    assert issues == ["cannot log in", "charged twice"]
+    stored = sqlite_store.conversations.messages(conversation_id)
+    results = [m["content"] for m in stored if m["role"] == "tool"]
+    assert "charged twice" in results[1] and results[0] != results[1]
+    # The model reads its own ids back, exactly as it sent them.
+    assert [m["tool_call_id"] for m in stored if m["role"] == "tool"] == ["call_0", "call_0"]

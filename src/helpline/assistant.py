@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -405,7 +406,8 @@ class Assistant:
         emit: Emit,
     ) -> None:
         """Run a reply's tool calls and store the reply with their results (one transaction)."""
-        results = await self._run_tools(conversation_id, calls, emit)
+        keys = call_keys(history, calls)
+        results = await self._run_tools(conversation_id, calls, keys, emit)
         round_messages = [reply.to_wire()] + [
             ToolMessage(tool_call_id=call.id, content=result).to_wire()
             for call, result in zip(calls, results, strict=True)
@@ -466,7 +468,7 @@ class Assistant:
         return AssistantMessage(content=content, tool_calls=calls or None, **stored), usage
 
     async def _run_tools(
-        self, conversation_id: str, calls: list[ToolCall], emit: Emit
+        self, conversation_id: str, calls: list[ToolCall], keys: list[str], emit: Emit
     ) -> list[str]:
         """Run a reply's tool calls concurrently, up to ``max_tool_calls``; every call beyond
         gets an error result instead, so each call in the transcript has its result."""
@@ -474,7 +476,10 @@ class Assistant:
         for call in allowed:
             emit(TurnToolCall(call))
         results = await asyncio.gather(
-            *(self._run_tool(conversation_id, call, emit) for call in allowed)
+            *(
+                self._run_tool(conversation_id, call, key, emit)
+                for call, key in zip(allowed, keys, strict=False)
+            )
         )
         if refused:
             _log.warning(
@@ -504,7 +509,7 @@ class Assistant:
         except Exception:  # their pages still show it when they next look
             _log.exception("Conversation %s: the team could not be told live", conversation_id)
 
-    async def _run_tool(self, conversation_id: str, call: ToolCall, emit: Emit) -> str:
+    async def _run_tool(self, conversation_id: str, call: ToolCall, key: str, emit: Emit) -> str:
         loop = asyncio.get_running_loop()
 
         def progress(text: str) -> None:
@@ -516,7 +521,7 @@ class Assistant:
 
         context = ToolContext(
             conversation_id=conversation_id,
-            tool_call_id=call.id,
+            tool_call_id=key,
             store=self.store,
             vision_model=self.vision_model,
             local_files_allowed=self.local_files_allowed,
@@ -550,6 +555,25 @@ class Assistant:
 def _first_from_customer(history: list[dict[str, Any]]) -> bool:
     """Whether the customer's newest message is their first in the conversation."""
     return sum(1 for m in history if m.get("role") == "user") == 1
+
+
+def call_keys(history: list[dict[str, Any]], calls: list[ToolCall]) -> list[str]:
+    """Each call's idempotency key within its conversation: its id, made distinct when a
+    server numbers calls afresh in every reply (``call_0`` again) so a new request is never
+    answered with an earlier one's result. A round retried after a crash, not yet stored,
+    gets the same keys again."""
+    seen = Counter(
+        call["id"]
+        for message in history
+        if message.get("role") == "assistant"
+        for call in message.get("tool_calls") or ()
+    )
+    keys = []
+    for call in calls:
+        earlier = seen[call.id]
+        keys.append(call.id if earlier == 0 else f"{call.id}#{earlier + 1}")
+        seen[call.id] += 1
+    return keys
 
 
 async def _stop_reading(stream: AsyncIterator[ModelEvent]) -> None:
