@@ -92,7 +92,14 @@ def test_json_lines_use_the_stream_event_names() -> None:
     assert lines[-1] == {
         "event": "done",
         "message_id": 7,
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+        "usage": {
+            "prompt_tokens": 10,
+            "completion_tokens": 5,
+            "total_tokens": 15,
+            "cached_tokens": 0,
+            "reasoning_tokens": 0,
+            "cost_usd": None,  # the scripted model has no price
+        },
     }
 
 
