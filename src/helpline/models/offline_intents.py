@@ -1,10 +1,11 @@
 """Reading one customer message for the offline assistant: intents, problem kind, name, ids.
 
 The language rules live here (greetings, names, contractions); the business's own words
-(problem kinds, question topics, order-number format, vocabulary) come from the profile's
-playbook. Patterns run over a normalised copy of the text (lower case, apostrophes
-restored, typos near the profile's words corrected), so that "cant loggin", "Can't log in"
-and "can not login 😩" read the same. Names are read from the original text.
+(problem kinds, question topics, order-number format, the words that ask about an order,
+vocabulary) come from the profile's playbook. Patterns run over a normalised copy of the
+text (lower case, apostrophes restored, typos near the profile's words corrected), so that
+"cant loggin", "Can't log in" and "can not login 😩" read the same. Names are read from the
+original text.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Asked(StrEnum):
     NAME = "name"
     ORDER_ID = "order_id"
     DETAILS = "details"
+    ITEMS = "items"
 
 
 _INTENT_PATTERNS: tuple[tuple[Intent, str], ...] = (
@@ -347,6 +349,8 @@ def asked_for(assistant_text: str) -> frozenset[Asked]:
         r"\bwhat (?:happened|went wrong|is wrong|'s wrong|seems to be)\b|\btell me more\b", text
     ):
         asked.add(Asked.DETAILS)
+    if re.search(r"\b(?:which|what) items\b", text):
+        asked.add(Asked.ITEMS)
     return frozenset(asked)
 
 
@@ -477,16 +481,16 @@ def _answer_vague(words: str, found: _Understanding, book: Playbook, article: st
         return
     if Intent.POLICY in found.intents and article not in (None, best[0].article_id):
         return
-    if Intent.PROBLEM in found.intents or Intent.POLICY in found.intents:
-        found.intents = (found.intents - {Intent.PROBLEM}) | {Intent.POLICY}
-        found.problems, found.described, found.query = (), False, query
+    found.intents = (found.intents - {Intent.PROBLEM}) | {Intent.POLICY}
+    found.problems, found.described, found.query = (), False, query
 
 
 def _agreeing(
     match: Match, intents: set[Intent], book: Playbook, *, order_named: bool = False
 ) -> IntentSpec | None:
     """The best intent, unless the patterns point elsewhere and it is less sure than the
-    profile's ``overrule``: then the runner-up if it leads where they point ("I can't sign
+    profile's ``overrule`` (or the runner-up, leading where they point, is within the
+    ``clarify_margin``): then the runner-up if it leads where they point ("I can't sign
     in": an account question by meaning, a login problem by its words), else None.
     A line that names an order and asks about it (``order_named``) keeps to the order
     tools unless its meaning is a case about that order."""
@@ -495,9 +499,13 @@ def _agreeing(
     kinds = [_LEADS_TO_INTENT.get(book.behaviour(s).leads_to) for s in candidates]
     if order_named and kinds[0] not in _ON_AN_ORDER:
         return None
-    if not pointed or kinds[0] in pointed or match.score >= book.overrule:
+    if not pointed or kinds[0] in pointed:
         return match.intent
-    return candidates[1] if len(kinds) > 1 and kinds[1] in pointed else None
+    second = candidates[1] if len(kinds) > 1 and kinds[1] in pointed else None
+    close = second is not None and match.score - match.runner_up_score < book.clarify_margin
+    if match.score >= book.overrule and not close:
+        return match.intent
+    return second
 
 
 def _close_call(match: Match, book: Playbook) -> tuple[str, str] | None:
@@ -540,10 +548,10 @@ def read_message(
         intents.add(Intent.RECEIPT)
     # "what's in DD-10229?", "my recent orders please, email …": the order tools, whatever
     # the nearest meaning says about placing an order.
-    order_named = bool(order_ids or emails) and bool(book.order_about_given.search(norm))
-    if order_named or book.order_about.search(norm):
+    identified = bool(order_ids or emails)
+    if book.order_about.search(norm) or (identified and book.order_about_given.search(norm)):
         intents.add(Intent.ORDER)
-    order_named = order_named or (bool(order_ids or emails) and Intent.ORDER in intents)
+    order_named = identified and Intent.ORDER in intents
     is_info = bool(_INFO_QUESTION.search(norm)) and bool(book.question_topics.search(norm))
     if is_info and not _INCIDENT.search(norm) and not order_ids and not order_named:
         # "how do refunds work?" is a question for the help centre, not a case to file.
@@ -572,7 +580,8 @@ def read_message(
     choices = None
     bare = (name is not None or order_ids or emails) and len(words.split()) <= 2
     answered = Asked.NAME in asked and name is not None
-    readable = not (image_refs or bare or answered or Asked.DETAILS in asked)
+    # An answer to "what happened?" or "which items?" is that, whatever it sounds like.
+    readable = not (image_refs or bare or answered or asked & {Asked.DETAILS, Asked.ITEMS})
     if spec is None and matcher is not None and readable:
         match = matcher.match(_strip(text, spans, [*emails, *order_ids]) or text)
         if match is not None and not (asked and book.behaviour(match.intent).leads_to in _CLOSING):

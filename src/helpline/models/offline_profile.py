@@ -1,9 +1,10 @@
 """The business as the offline assistant knows it: the profile's ``replies.toml``.
 
 It holds every reply template, the problems customers report (label, words, how to
-acknowledge them), the order-number format, the words that make a line a help-centre
-question, and where each intent of ``intents.toml`` leads. A profile without the file, or
-a file that leaves a text out, uses the built-in profile's. Read once per profile folder.
+acknowledge them), the order-number format and the words that ask about an order, the
+words that make a line a help-centre question, how vague problems are met, and where each
+intent of ``intents.toml`` leads. A profile without the file, or a file that leaves a text
+out, uses the built-in profile's. Read once per profile folder.
 """
 
 from __future__ import annotations
