@@ -9,9 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from helpline.server.auth import bearer, check_conversation_access
 from helpline.server.errors import ApiError
-from helpline.server.state import ServerState, limit_client, limiting_failed_auth, server_state
+from helpline.server.routes_conversations import authorise_conversation
+from helpline.server.state import ServerState, limit_client, server_state
 from helpline.store import ConversationGone
 from helpline.store.ratings import HIGHEST_SCORE, LOWEST_SCORE
 
@@ -49,12 +49,10 @@ class RatingOut(BaseModel):
 async def rate_conversation(
     conversation_id: ConversationId, rating: RatingIn, request: Request, state: State
 ) -> RatingOut:
-    """The customer rates the conversation (their token); a new rating replaces the last one."""
+    """The customer rates the conversation (its token, or the signed-in customer's); a new
+    rating replaces the last one."""
     store = state.assistant.store
-    with limiting_failed_auth(request):
-        credential = bearer(request)
-        conversation = await store.call(store.conversations.get, conversation_id)
-        caller = check_conversation_access(credential, conversation, state.settings.admin_key)
+    caller, _ = await authorise_conversation(state, request, conversation_id, fresh=True)
     if caller.admin:
         raise ApiError(403, "Only the customer rates a conversation. Use the customer's token.")
     comment = (rating.comment or "").strip() or None
