@@ -13,6 +13,7 @@ import { el, errorMessage, fetchStoredImage } from "./common.js";
 import { ConversationView, loadToolLabels } from "./conversation.js";
 import { followLive } from "./live.js";
 import { postMessage, showAnswer } from "./send.js";
+import { WidgetRating } from "./widget-rating.js";
 
 const SCRIPT = document.currentScript ?? document.querySelector('script[src*="/widget.js"]');
 const BASE = SCRIPT ? SCRIPT.src.replace(/\/widget\.js(?:[?#].*)?$/, "") : "";
@@ -177,6 +178,7 @@ class Widget {
     this.log.setAttribute("aria-live", "off"); // the announcer reads whole answers, not tokens
     this.log.setAttribute("aria-label", this.t("title"));
     body.append(this.start, this.history, this.log);
+    this.rating = new WidgetRating(this, BASE, body); // after a goodbye, or when asked
     this.announcer = el("div", "sr-only");
     this.announcer.setAttribute("aria-live", "polite");
 
@@ -411,6 +413,7 @@ class Widget {
     this.start.hidden = false;
     this.choice.hidden = !this.config.offer_person_first;
     this.historyButton.textContent = this.t("history");
+    this.rating.update(false);
     this.follow("active");
   }
 
@@ -434,6 +437,7 @@ class Widget {
     const visible = conversation.messages.filter((m) => m.role !== "system");
     this.start.hidden = visible.length > 0;
     this.view.renderHistory(conversation.messages);
+    this.rating.update(visible.length > 0);
     this.follow(conversation.status, conversation.messages.length);
   }
 
@@ -627,6 +631,7 @@ class Widget {
       this.input.focus();
     }
     if (shown && this.session) this.lookForReplies(true); // as stored, with the team's replies
+    if (shown) this.rating.after(text);
   }
 }
 
