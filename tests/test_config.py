@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,8 @@ def test_env_file_fills_only_what_is_unset(monkeypatch: pytest.MonkeyPatch, tmp_
     settings = Settings.from_env(env_file)
     assert settings.backend == "openai-compatible"
     assert settings.endpoint() == ("http://localhost:11434/v1", None, "from-env")
+    # Reading the file leaves the process environment as it was: nothing leaks elsewhere.
+    assert "HELPLINE_BASE_URL" not in os.environ
 
 
 def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

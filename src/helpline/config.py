@@ -79,13 +79,14 @@ class Settings:
     @classmethod
     def from_env(cls, env_file: Path | None = Path(".env")) -> Settings:
         """Read ``HELPLINE_*`` and ``XAI_API_KEY``; a ``.env`` file fills what is unset."""
+        from_file: dict[str, str | None] = {}
         if env_file is not None and env_file.is_file():
-            from dotenv import load_dotenv
+            from dotenv import dotenv_values
 
-            load_dotenv(env_file, override=False)
+            from_file = dotenv_values(env_file)  # read only: the process environment is kept
 
         def get(name: str) -> str | None:
-            return os.environ.get(name) or None
+            return os.environ.get(name) or from_file.get(name) or None
 
         return cls(
             xai_api_key=get("XAI_API_KEY"),
