@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from helpline import cli_desk, cli_eval, cli_stats, cli_usage
+from helpline.cli_options import DatabaseOption, JsonOption
 
 if TYPE_CHECKING:
     from helpline.config import Settings
@@ -40,14 +41,9 @@ BaseUrlOption = Annotated[
     str | None,
     typer.Option("--base-url", help="OpenAI-compatible endpoint (HELPLINE_BASE_URL)."),
 ]
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option("--database-url", help="SQLAlchemy URL (HELPLINE_DATABASE_URL)."),
-]
 GgufOption = Annotated[
     str | None, typer.Option("--gguf", help="Run a local GGUF model file (HELPLINE_GGUF).")
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 EXIT_WORDS = frozenset({"exit", "quit", "bye", ":q"})
 

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from helpline.cli_options import DatabaseOption, JsonOption
+
 if TYPE_CHECKING:
     from helpline.desk import Desk
     from helpline.store import ApprovalInfo, AuditEntry, Store
@@ -19,11 +21,6 @@ agents_app = typer.Typer(
     help="The support team's named agents and their keys.", no_args_is_help=True
 )
 
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option("--database-url", help="SQLAlchemy URL (HELPLINE_DATABASE_URL)."),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 AgentOption = Annotated[
     str, typer.Option("--agent", help="Your name as an agent (see `helpline agents add`).")
 ]

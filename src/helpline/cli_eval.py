@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from helpline.cli_options import JsonOption
+
 if TYPE_CHECKING:
     from helpline.config import Settings
     from helpline.evaluation import ScenarioResult, SuiteResult, SuiteRunner
@@ -31,7 +33,7 @@ def evaluate(
         list[str] | None,
         typer.Option("--scenario", "-s", help="Run only this scenario (repeatable)."),
     ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    json_output: JsonOption = False,
     junit: Annotated[
         Path | None, typer.Option("--junit", help="Also write a JUnit XML report to this file.")
     ] = None,

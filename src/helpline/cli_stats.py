@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from helpline.cli_options import DatabaseOption, JsonOption
+
 if TYPE_CHECKING:
     from helpline.store import DeskStats
 
@@ -17,11 +19,8 @@ def stats(
         str | None,
         typer.Option("--since", help="Only conversations started on or after this ISO date."),
     ] = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option("--database-url", help="SQLAlchemy URL (HELPLINE_DATABASE_URL)."),
-    ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    database_url: DatabaseOption = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Conversations, resolution by the assistant, handoffs, answer times, CSAT, intents,
     articles, tool errors, tokens and cost."""

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from helpline.cli_options import DatabaseOption, JsonOption
+
 if TYPE_CHECKING:
     from helpline.events import TurnDone
     from helpline.store import DailyUsage, UsageTotals
@@ -19,11 +21,8 @@ def usage(
         str | None,
         typer.Option("--since", help="Only from this day on (UTC), e.g. 2026-12-01."),
     ] = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option("--database-url", help="SQLAlchemy URL (HELPLINE_DATABASE_URL)."),
-    ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    database_url: DatabaseOption = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Model tokens (prompt, cached, completion, reasoning) and cost in US dollars, by day and
     by model."""
